@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -15,10 +16,31 @@ def _not_yet(issue: str) -> int:
     return 2
 
 
+def run(namespaces: list[str], *, verbose: bool, liveness: str | None) -> int:
+    import kopf
+
+    from workload_operator import handlers  # noqa: F401  (registers the handlers with kopf)
+    from workload_operator.kube import Kube, NotReady
+
+    try:
+        asyncio.run(Kube.from_environment().check_ready())
+    except NotReady as exc:
+        print(f"workload-operator: {exc}", file=sys.stderr)
+        return 1
+    kopf.configure(verbose=verbose)
+    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=liveness)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workload-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="run the operator against the current kubeconfig context")
+    run_parser = commands.add_parser("run", help="run the operator against the current kubeconfig context (or in-cluster)")
+    run_parser.add_argument("-n", "--namespace", action="append", default=[], metavar="NAME",
+                     help="serve only this namespace (repeatable); default: all namespaces")
+    run_parser.add_argument("-v", "--verbose", action="store_true", help="log kopf's and the operator's debug messages")
+    run_parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
+                     help="serve a liveness endpoint here (default %(default)s); 'off' to disable")
     commands.add_parser("dev", help="run a local control plane, the operator and the examples")
     commands.add_parser("crd", help="print the Workload CRD (kubectl apply -f -)")
     commands.add_parser("diagram", help="print the lifecycle as a Mermaid state diagram")
@@ -29,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "diagram":
         print(mermaid_diagram())
     elif args.command == "run":
-        return _not_yet("The operator: reconcile pods into lifecycle states")
+        return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness)
     elif args.command == "dev":
         return _not_yet("Ship it: local control plane as the default")
     return 0

@@ -45,7 +45,8 @@ def test_the_schema_is_structural():
     for path, node in walk(schema):
         assert "$ref" not in node and "title" not in node, path
         assert node.get("additionalProperties") is not False, path
-        assert "type" in node or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
+        untyped_ok = node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+        assert "type" in node or untyped_ok, f"{path} has no type"
         assert not ("properties" in node and "additionalProperties" in node), path
         assert "null" not in str(node.get("type")), path
         if "anyOf" in node:

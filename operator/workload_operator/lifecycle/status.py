@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
@@ -84,6 +84,17 @@ class HistoryEntry(_Model):
     reason: Reason
 
 
+class RunInfo(_Model):
+    """The current attempt's pod and, once it ended, how."""
+
+    pod: str = Field(max_length=253, description="The pod of the current attempt.")
+    exit_code: int | None = Field(None, description="The main container's exit code.")
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    result: Any = Field(None, description="The termination message of a successful run: JSON when it parses, else text (4 KiB at most).",
+                        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+
 class WorkloadStatus(_Model):
     state: State | None = Field(None, description="Where the workload is in its lifecycle.")
     reason: Reason | None = Field(None, description="Why it is in that state (CamelCase).")
@@ -95,6 +106,7 @@ class WorkloadStatus(_Model):
     transitions: int = Field(0, ge=0, description="All transitions ever made; history keeps the newest ones.")
     start_time: Time | None = Field(None, description="When the workload first started running.")
     completion_time: Time | None = Field(None, description="When it reached a terminal state.")
+    run: RunInfo | None = Field(None, description="The current attempt's pod and its outcome.")
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

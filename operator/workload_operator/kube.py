@@ -1,0 +1,164 @@
+"""All of the operator's own Kubernetes API calls (kopf does the watching).
+
+Uses the official client, which is synchronous: each call runs in a worker thread so
+the event loop keeps serving watch events. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from workload_operator import GROUP, KIND, PLURAL, VERSION
+from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
+from workload_operator.lifecycle.status import WorkloadStatus
+
+JSON_PATCH = "application/json-patch+json"
+logger = logging.getLogger(__name__)
+
+
+class Conflict(Exception):
+    """A conditional write was refused: the object changed since it was read. Re-read and decide again."""
+
+
+class NotReady(Exception):
+    """The operator cannot start: no API server, or the CRD is not installed. The message says which."""
+
+
+def _load(response: Any) -> dict[str, Any]:
+    return json.loads(response.data) if response.data else {}
+
+
+class Kube:
+    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self.api_client = api_client
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.core = kubernetes.client.CoreV1Api(api_client)
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        """In a pod: its service account; elsewhere: the kubeconfig's current context (KUBECONFIG)."""
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+        except kubernetes.config.ConfigException:
+            try:
+                kubernetes.config.load_kube_config(client_configuration=configuration)
+            except (kubernetes.config.ConfigException, FileNotFoundError) as exc:
+                raise NotReady(f"no Kubernetes credentials: not in a cluster and no usable kubeconfig ({exc})") from None
+        return cls(kubernetes.client.ApiClient(configuration))
+
+    async def check_ready(self) -> None:
+        """Fail with one clear line when the API server is unreachable or does not serve Workloads."""
+        host = self.api_client.configuration.host
+        try:
+            response = _load(await asyncio.to_thread(
+                self.custom.get_api_resources, GROUP, VERSION, _preload_content=False, _request_timeout=10,
+            ))
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotReady(f"the Workload CRD is not installed at {host}: "
+                               "run `workload-operator crd | kubectl apply -f -`") from None
+            raise NotReady(f"the Kubernetes API at {host} answered {exc.status} {exc.reason}") from None
+        except Exception as exc:  # urllib3 wraps connection failures in many types
+            why = getattr(exc, "reason", None) or exc  # urllib3's MaxRetryError keeps the cause in .reason
+            raise NotReady(f"cannot reach the Kubernetes API at {host}: {why}") from None
+        if not any(r.get("name") == PLURAL for r in response.get("resources", [])):
+            raise NotReady(f"the Workload CRD is not installed at {host}: "
+                           "run `workload-operator crd | kubectl apply -f -`")
+
+    # --- Workloads -------------------------------------------------------------------------------
+
+    async def get_workload(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _load(await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name,
+                _preload_content=False,
+            ))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def write_status(self, view: WorkloadView, new: WorkloadStatus) -> dict[str, Any]:
+        """One JSON-patch write of the whole status, applied only if the state we decided from is still there.
+
+        The ``test`` ops make the API server refuse (422) a write decided from a stale
+        view; the first write, before any state exists, is tested on the resourceVersion.
+        """
+        old = view.status
+        if old.state is None:
+            ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion", "value": view.resource_version}]
+        else:
+            ops = [{"op": "test", "path": "/status/state", "value": str(old.state)},
+                   {"op": "test", "path": "/status/attempts", "value": old.attempts}]
+        ops.append({"op": "add", "path": "/status", "value": new.model_dump(mode="json", by_alias=True, exclude_none=True)})
+        return await self._patch_workload(view, ops, subresource=True)
+
+    async def add_finalizer(self, view: WorkloadView) -> dict[str, Any]:
+        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": view.resource_version},
+               {"op": "add", "path": "/metadata/finalizers", "value": [*view.finalizers, FINALIZER]}]
+        return await self._patch_workload(view, ops)
+
+    async def remove_finalizer(self, view: WorkloadView) -> dict[str, Any]:
+        index = view.finalizers.index(FINALIZER)
+        ops = [{"op": "test", "path": f"/metadata/finalizers/{index}", "value": FINALIZER},
+               {"op": "remove", "path": f"/metadata/finalizers/{index}"}]
+        return await self._patch_workload(view, ops)
+
+    async def _patch_workload(self, view: WorkloadView, ops: list[dict[str, Any]], subresource: bool = False) -> dict[str, Any]:
+        call = self.custom.patch_namespaced_custom_object_status if subresource else self.custom.patch_namespaced_custom_object
+        try:
+            return _load(await asyncio.to_thread(
+                call, GROUP, VERSION, view.namespace, PLURAL, view.name, ops,
+                _content_type=JSON_PATCH, _preload_content=False,
+            ))
+        except ApiException as exc:
+            if exc.status in (409, 422):
+                raise Conflict(f"{view.namespace}/{view.name} changed since it was read ({exc.status})") from None
+            raise
+
+    # --- Pods -------------------------------------------------------------------------------------
+
+    async def create_pod(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the pod; None if it exists already (an earlier attempt at this same step made it)."""
+        try:
+            return _load(await asyncio.to_thread(
+                self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest, _preload_content=False,
+            ))
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete gracefully (the pod's own grace period); a pod already gone is fine."""
+        try:
+            await asyncio.to_thread(self.core.delete_namespaced_pod, name, namespace, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # --- Events -----------------------------------------------------------------------------------
+
+    async def post_event(self, view: WorkloadView, *, reason: str, message: str, warning: bool, now: datetime.datetime) -> None:
+        """A Kubernetes Event on the Workload (shown by `kubectl describe`); a failure here is logged, not raised."""
+        stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "metadata": {"generateName": f"{view.name}.", "namespace": view.namespace},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": view.name,
+                               "namespace": view.namespace, "uid": view.uid},
+            "reason": reason, "message": message[:1024], "type": "Warning" if warning else "Normal",
+            "source": {"component": "workload-operator"}, "reportingComponent": "workload-operator",
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        }
+        try:
+            await asyncio.to_thread(self.core.create_namespaced_event, view.namespace, body, _preload_content=False)
+        except Exception as exc:
+            logger.warning("could not post the event %s on %s/%s: %s", reason, view.namespace, view.name, exc)

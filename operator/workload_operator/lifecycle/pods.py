@@ -1,0 +1,75 @@
+"""What the core needs to know of a pod, read from its raw body (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from collections.abc import Mapping
+from typing import Any
+
+MAIN_CONTAINER = "main"
+RESULT_LIMIT = 4096  # bytes of termination message kept in status.run.result (the kubelet keeps 4096 at most)
+
+
+@dataclasses.dataclass(frozen=True)
+class MainContainer:
+    """The main container's status; exactly one of running / terminated / neither (waiting)."""
+
+    running: bool = False
+    terminated: bool = False
+    exit_code: int | None = None
+    reason: str = ""             # e.g. OOMKilled, Error, Completed; or a waiting reason such as ImagePullBackOff
+    message: str = ""            # the termination message (or the last log lines, by FallbackToLogsOnError)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PodSummary:
+    name: str
+    phase: str                   # Pending, Running, Succeeded, Failed, Unknown
+    main: MainContainer
+    reason: str = ""             # the pod's own reason, e.g. DeadlineExceeded, Evicted
+    message: str = ""
+    deleting: bool = False       # has a deletionTimestamp: going away
+
+
+def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
+    status = body.get("status") or {}
+    main: dict[str, Any] = next(
+        (c for c in status.get("containerStatuses") or [] if c.get("name") == MAIN_CONTAINER), {},
+    )
+    state = main.get("state") or {}
+    if "terminated" in state:
+        term = state["terminated"] or {}
+        container = MainContainer(
+            terminated=True, exit_code=term.get("exitCode"), reason=term.get("reason") or "",
+            message=term.get("message") or "", started_at=term.get("startedAt"), finished_at=term.get("finishedAt"),
+        )
+    elif "running" in state:
+        container = MainContainer(running=True, started_at=(state["running"] or {}).get("startedAt"))
+    else:
+        waiting = state.get("waiting") or {}
+        container = MainContainer(reason=waiting.get("reason") or "", message=waiting.get("message") or "")
+    meta = body.get("metadata") or {}
+    return PodSummary(
+        name=meta.get("name", ""), phase=status.get("phase") or "Pending", main=container,
+        reason=status.get("reason") or "", message=status.get("message") or "",
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def parse_result(message: str) -> Any:
+    """The run's result: the termination message, as JSON when it is JSON, capped in size."""
+    data = message.encode()[:RESULT_LIMIT].decode(errors="ignore")
+    if not data.strip():
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
+def _parse_time(value: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
