@@ -25,7 +25,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION
-from workload_operator.kube import Conflict, Kube
+from workload_operator.kube import Conflict, Gone, Kube
 from workload_operator.lifecycle.decide import (
     AddFinalizer, CreatePod, Decision, DeletePod, RemoveFinalizer, WorkloadView, decide,
 )
@@ -37,6 +37,18 @@ from workload_operator.manifests import MANAGED_BY, MANAGED_BY_LABEL, POD_SELECT
 MAX_STEPS = 20
 OUR_PODS = {MANAGED_BY_LABEL: MANAGED_BY}
 audit = logging.getLogger("workload_operator.audit")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is at the time of writing (runners and tests swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def utc_now() -> datetime.datetime:
@@ -52,7 +64,8 @@ class Runtime:
     # One reconcile at a time per workload: pod events and workload events arrive on different kopf workers.
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock))
-    # Our own latest writes, until the watch shows them: a decision never starts from a view older than them.
+    # Our own latest writes (kept until the Workload's DELETED event): a decision never starts from a view
+    # older than them, and a released Workload is not reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     created_pods: dict[str, PodSummary] = dataclasses.field(default_factory=dict)
 
@@ -82,6 +95,11 @@ def current_pod(view: WorkloadView, pods: Iterable[PodSummary], created: dict[st
     return next((p for p in pods if p.name == wanted), None) or created.get(wanted)
 
 
+@kopf.on.login()
+def on_login(**_: Any) -> kopf.ConnectionInfo:
+    return Kube.from_environment().connection_info()
+
+
 @kopf.on.startup()
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -89,7 +107,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     settings.posting.enabled = False                                # Events: one per transition, by kube.post_event
     settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR  # only our pods, filtered by the API server
     if not audit.handlers:  # the audit trail: one JSON document per line
-        stream = logging.StreamHandler(sys.stderr)
+        stream = _StderrHandler()
         stream.setFormatter(logging.Formatter("%(message)s"))
         audit.addHandler(stream)
         audit.propagate = False
@@ -145,22 +163,15 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
                 if fresh is None:
                     return
                 view = WorkloadView.from_body(fresh)
-            if view.deleting and not view.finalizers:
-                runtime.forget(uid)
+            except Gone:
                 return
             runtime.written[uid] = view
         raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
 
 
 async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> WorkloadView:
-    """Run one decision: the conditional status write first (the commit point), then its actions."""
+    """Run one decision: its actions, then the conditional status write that commits them."""
     kube = runtime.kube
-    if decision.status is not None:
-        body = await kube.write_status(view, decision.status)
-        new_view = WorkloadView.from_body(body)
-        if new_view.status.state != view.status.state:
-            await record_transition(view, new_view, runtime)
-        view = new_view
     for action in decision.actions:
         match action:
             case AddFinalizer():
@@ -175,6 +186,11 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                     runtime.created_pods[summary.name] = summary
             case DeletePod(name=name):
                 await kube.delete_pod(view.namespace, name)
+    if decision.status is not None:
+        new_view = WorkloadView.from_body(await kube.write_status(view, decision.status))
+        if new_view.status.state != view.status.state:
+            await record_transition(view, new_view, runtime)
+        view = new_view
     return view
 
 

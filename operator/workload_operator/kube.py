@@ -10,6 +10,7 @@ import asyncio
 import datetime
 import json
 import logging
+import os
 from typing import Any
 
 import kubernetes
@@ -27,8 +28,27 @@ class Conflict(Exception):
     """A conditional write was refused: the object changed since it was read. Re-read and decide again."""
 
 
+class Gone(Exception):
+    """The Workload no longer exists."""
+
+
 class NotReady(Exception):
     """The operator cannot start: no API server, or the CRD is not installed. The message says which."""
+
+
+def load_configuration() -> kubernetes.client.Configuration:
+    """In a pod: its service account; elsewhere: the kubeconfig's current context (KUBECONFIG)."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    except kubernetes.config.ConfigException:
+        # The client reads KUBECONFIG once, when first imported; read it now.
+        config_file = os.environ.get("KUBECONFIG", "~/.kube/config")
+        try:
+            kubernetes.config.load_kube_config(config_file=config_file, client_configuration=configuration)
+        except (kubernetes.config.ConfigException, FileNotFoundError) as exc:
+            raise NotReady(f"no Kubernetes credentials: not in a cluster and no usable kubeconfig ({exc})") from None
+    return configuration
 
 
 def _load(response: Any) -> dict[str, Any]:
@@ -43,16 +63,24 @@ class Kube:
 
     @classmethod
     def from_environment(cls) -> Kube:
-        """In a pod: its service account; elsewhere: the kubeconfig's current context (KUBECONFIG)."""
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-        except kubernetes.config.ConfigException:
-            try:
-                kubernetes.config.load_kube_config(client_configuration=configuration)
-            except (kubernetes.config.ConfigException, FileNotFoundError) as exc:
-                raise NotReady(f"no Kubernetes credentials: not in a cluster and no usable kubeconfig ({exc})") from None
-        return cls(kubernetes.client.ApiClient(configuration))
+        return cls(kubernetes.client.ApiClient(load_configuration()))
+
+    def connection_info(self) -> Any:
+        """The same credentials for kopf's own HTTP stack (its watches) as for this client."""
+        import kopf  # only the shell needs this; keeps kopf out of the module's import-time dependencies
+
+        config = self.api_client.configuration
+        authorization = (config.api_key or {}).get("authorization") or (config.api_key or {}).get("BearerToken") or ""
+        return kopf.ConnectionInfo(
+            server=config.host,
+            ca_path=config.ssl_ca_cert or None,
+            insecure=not config.verify_ssl,
+            certificate_path=config.cert_file or None,
+            private_key_path=config.key_file or None,
+            token=authorization.removeprefix("Bearer ").strip() or None,
+            username=config.username or None,
+            password=config.password or None,
+        )
 
     async def check_ready(self) -> None:
         """Fail with one clear line when the API server is unreachable or does not serve Workloads."""
@@ -122,6 +150,8 @@ class Kube:
         except ApiException as exc:
             if exc.status in (409, 422):
                 raise Conflict(f"{view.namespace}/{view.name} changed since it was read ({exc.status})") from None
+            if exc.status == 404:
+                raise Gone(f"{view.namespace}/{view.name} no longer exists") from None
             raise
 
     # --- Pods -------------------------------------------------------------------------------------

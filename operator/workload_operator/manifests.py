@@ -45,7 +45,9 @@ def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[s
         container["args"] = list(spec.args)
     if spec.env:
         container["env"] = [{"name": e.name, "value": e.value} for e in spec.env]
-    resources = {k: v for k, v in spec.resources.model_dump().items() if v}
+    # Quantities as strings, the form the API server itself returns (the official client insists on it).
+    resources = {kind: {name: str(q) for name, q in amounts.items()}
+                 for kind, amounts in spec.resources.model_dump().items() if amounts}
     if resources:
         container["resources"] = resources
     if spec.type is WorkloadType.SERVICE and spec.port is not None:

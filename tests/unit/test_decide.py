@@ -122,7 +122,7 @@ def test_decide(case, workload, the_pod, to_state, reason, actions):
     assert decision.actions == actions
 
 
-def test_queued_creation_commits_the_attempt_before_the_pod():
+def test_the_pod_of_the_next_attempt_is_created_and_committed_in_one_step():
     decision = decide(view("queued"), None, NOW)
     assert decision.status.attempts == 1
     assert decision.status.run.pod == "train-1"

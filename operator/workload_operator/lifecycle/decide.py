@@ -6,9 +6,11 @@ decide() again with the result until nothing is left to do; a pod that jumped
 (Pending → Succeeded between two events) is so walked along the map one edge at a
 time, each edge its own recorded transition.
 
-The status write is the commit point and comes before the actions it announces
-(e.g. ``preparing`` with ``attempts + 1`` before the pod is created): a stale
-decision then fails on its conditional write and causes nothing.
+A step's actions run before its status write, which commits them: the pod of
+attempt N is created, then ``preparing`` with ``attempts = N`` is written. Pods
+are named by attempt, so repeating a step (after a crash between the two, or from
+a stale view) finds the pod already there instead of making a second one, and a
+pod that cannot be created leaves the status, and the attempt count, untouched.
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ Action = AddFinalizer | RemoveFinalizer | CreatePod | DeletePod
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    status: WorkloadStatus | None = None   # the new status to write; None: no status change
-    actions: tuple[Action, ...] = ()       # to run after the status write
+    actions: tuple[Action, ...] = ()       # to run first
+    status: WorkloadStatus | None = None   # then the new status to write; None: no status change
 
     def __bool__(self) -> bool:
         return self.status is not None or bool(self.actions)

@@ -1,0 +1,219 @@
+"""What the integration and cluster tiers share: a client for the test's side, a simulated kubelet,
+the operator under KopfRunner, and waiting on conditions with a deadline.
+
+Everything goes through the official client, so the same scenarios run against kmock's
+emulator and against a real kube-apiserver (with the kubeconfig's credentials).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import kubernetes
+from kopf.testing import KopfRunner
+from kubernetes.client.exceptions import ApiException
+
+from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.lifecycle import State, TRANSITIONS
+
+T = TypeVar("T")
+DEADLINE = float(os.environ.get("WORKLOAD_TEST_DEADLINE", "15"))  # seconds any one condition may take
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def write_kubeconfig(path: pathlib.Path, server: str, token: str = "test-token") -> pathlib.Path:
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "test", "cluster": {"server": server}}],
+        "users": [{"name": "test", "user": {"token": token}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}],
+    }))
+    return path
+
+
+async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = DEADLINE) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last seen: {last!r})")
+
+
+def assert_valid_history(workload: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """The recorded history is a connected path along the map: no gap, no duplicate. Returns its edges."""
+    history = workload["status"]["history"]
+    edges = [(entry.get("from"), entry["to"]) for entry in history]
+    assert edges[0] == (None, "queued"), edges
+    for (_, previous_to), (source, target) in zip(edges, edges[1:]):
+        assert source == previous_to, f"gap or duplicate in {edges}"
+        assert State(target) in TRANSITIONS[State(source)], f"{source} -> {target} is not an edge: {edges}"
+    assert workload["status"]["state"] == edges[-1][1]
+    assert workload["status"]["transitions"] == len(edges)
+    return edges
+
+
+class Cluster:
+    """The test's own view of the API: create and change Workloads, play the kubelet, read results."""
+
+    def __init__(self, kubeconfig: pathlib.Path, namespace: str) -> None:
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        self.api_client = kubernetes.client.ApiClient(configuration)
+        self.custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        self.core = kubernetes.client.CoreV1Api(self.api_client)
+        self.namespace = namespace
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        response = await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
+        return json.loads(response.data) if response.data else None
+
+    async def create_namespace(self) -> None:
+        try:
+            await self._call(self.core.create_namespace, {"metadata": {"name": self.namespace}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    # --- Workloads -------------------------------------------------------------------------------
+
+    async def create_workload(self, name: str, **spec: Any) -> dict[str, Any]:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload",
+                "metadata": {"name": name, "namespace": self.namespace}, "spec": {"image": "busybox", **spec}}
+        return await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, body)
+
+    async def workload(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def patch_spec(self, name: str, **changes: Any) -> dict[str, Any]:
+        return await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                                name, {"spec": changes}, _content_type=MERGE_PATCH)
+
+    async def patch_status(self, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, self.namespace,
+                                PLURAL, name, ops, _content_type="application/json-patch+json")
+
+    async def delete_workload(self, name: str) -> None:
+        await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name)
+
+    async def events_for(self, name: str) -> list[dict[str, Any]]:
+        events = await self._call(self.core.list_namespaced_event, self.namespace)
+        return [e for e in events["items"] if e["involvedObject"]["name"] == name]
+
+    async def wait_events(self, name: str, count: int, timeout: float = DEADLINE) -> list[dict[str, Any]]:
+        """The Events on a Workload once there are ``count`` (they are posted just after each status write)."""
+        async def enough() -> list[dict[str, Any]] | None:
+            events = await self.events_for(name)
+            return events if len(events) >= count else None
+        return await wait_for(enough, f"{count} events on {name}", timeout)
+
+    async def wait_state(self, name: str, state: str, timeout: float = DEADLINE) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            workload = await self.workload(name)
+            return workload if workload and (workload.get("status") or {}).get("state") == state else None
+        return await wait_for(reached, f"workload {name} to be {state}", timeout)
+
+    async def wait_gone(self, name: str, timeout: float = DEADLINE) -> None:
+        async def gone() -> bool:
+            return await self.workload(name) is None
+        await wait_for(gone, f"workload {name} to be deleted", timeout)
+
+    # --- Pods: the simulated kubelet ---------------------------------------------------------------
+
+    async def pod(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self.core.read_namespaced_pod, name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def wait_pod(self, name: str, timeout: float = DEADLINE) -> dict[str, Any]:
+        return await wait_for(lambda: self.pod(name), f"pod {name} to exist", timeout)
+
+    async def wait_pod_gone(self, name: str, timeout: float = DEADLINE) -> None:
+        async def gone() -> bool:
+            return await self.pod(name) is None
+        await wait_for(gone, f"pod {name} to be deleted", timeout)
+
+    async def set_pod_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Write the pod's status the way a kubelet does: through pods/status."""
+        return await self._call(self.core.patch_namespaced_pod_status, name, self.namespace, {"status": status},
+                                _content_type=MERGE_PATCH)
+
+    async def pod_running(self, name: str) -> dict[str, Any]:
+        return await self.set_pod_status(name, {
+            "phase": "Running",
+            "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "image": "busybox", "imageID": "",
+                                   "state": {"running": {"startedAt": "2026-11-23T12:00:00Z"}}}],
+        })
+
+    async def start_running(self, name: str, **spec: Any) -> dict[str, Any]:
+        """Create a Workload and play its pod up to running: the common start of most scenarios."""
+        await self.create_workload(name, **spec)
+        await self.wait_pod(f"{name}-1")
+        await self.pod_running(f"{name}-1")
+        return await self.wait_state(name, "running")
+
+    async def pod_exited(self, name: str, exit_code: int, *, reason: str = "", message: str = "") -> dict[str, Any]:
+        return await self.set_pod_status(name, {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [{"name": "main", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "",
+                                   "state": {"terminated": {
+                                       "exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+                                       "message": message, "startedAt": "2026-11-23T12:00:00Z",
+                                       "finishedAt": "2026-11-23T12:05:00Z"}}}],
+        })
+
+
+class Operator:
+    """The real operator under KopfRunner, in its own thread and loop; can be stopped and started again."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.runner: KopfRunner | None = None
+
+    async def start(self) -> None:
+        assert self.runner is None
+        self.runner = KopfRunner(
+            ["run", "-m", "workload_operator.handlers", "--standalone", "--namespace", self.namespace, "--verbose"],
+            timeout=30,
+        )
+        await asyncio.to_thread(self.runner.__enter__)
+
+    async def stop(self) -> str:
+        """Stop the operator; returns what it printed."""
+        assert self.runner is not None
+        runner, self.runner = self.runner, None
+        await asyncio.to_thread(runner.__exit__, None, None, None)
+        return runner.output
+
+
+
+class AuditRecorder(logging.Handler):
+    """Collects the operator's JSON audit lines (from any thread) while attached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+    def transitions(self, workload: str) -> list[tuple[str | None, str]]:
+        return [(line["from"], line["to"]) for line in self.lines if line["workload"] == workload]
