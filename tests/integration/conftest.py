@@ -54,3 +54,11 @@ async def operator(cluster, audit):
     yield operator
     if operator.runner is not None:
         await operator.stop()
+
+
+@pytest.fixture()
+def status_writes(kube_api):
+    """How many status writes were sent for a Workload, from the emulator's request log (refused ones too)."""
+    def count(name: str) -> int:
+        return len(kube_api.writes(resource="workloads", subresource="status", name=name, methods=("PATCH", "PUT")))
+    return count

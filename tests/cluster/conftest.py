@@ -1,0 +1,130 @@
+"""The cluster tier: the same scenarios against a real kube-apiserver named by WORKLOAD_TEST_KUBECONFIG.
+
+It needs only a kube-apiserver with etcd: no controller-manager, scheduler, garbage collector or
+default service account (the tests play the kubelet by writing pods/status; unscheduled pods are
+deleted at once). The CRD is installed from crds/workloads.yaml; every test gets its own namespace.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import pathlib
+import time
+import uuid
+
+import kubernetes
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from tests.harness import AuditRecorder, Cluster, Operator
+from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.kube import Kube
+
+KUBECONFIG_ENV = "WORKLOAD_TEST_KUBECONFIG"
+CRD_PATH = pathlib.Path(__file__).parents[2] / "crds" / "workloads.yaml"
+SKIP_REASON = (f"cluster tier: set {KUBECONFIG_ENV} to the kubeconfig of a real kube-apiserver to run it "
+               "(CI has none: no registry here ships kube-apiserver and there is no Docker engine)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = pathlib.Path(__file__).parent
+    for item in items:
+        if here in pathlib.Path(item.fspath).parents:
+            item.add_marker(pytest.mark.cluster)
+            if not os.environ.get(KUBECONFIG_ENV):
+                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> pathlib.Path:
+    return pathlib.Path(os.environ[KUBECONFIG_ENV]).expanduser()
+
+
+@pytest.fixture(scope="session")
+def crd_installed(kubeconfig: pathlib.Path) -> None:
+    """Install (or update) the generated CRD and wait until the API server serves it."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    api = kubernetes.client.ApiextensionsV1Api(kubernetes.client.ApiClient(configuration))
+    manifest = yaml.safe_load(CRD_PATH.read_text())
+    name = manifest["metadata"]["name"]
+    try:
+        current = api.read_custom_resource_definition(name)
+        manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+        api.replace_custom_resource_definition(name, manifest)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        api.create_custom_resource_definition(manifest)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        conditions = api.read_custom_resource_definition(name).status.conditions or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"CRD {name} was not Established within 60s")
+
+
+@pytest.fixture()
+def namespace() -> str:
+    return f"wl-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture()
+async def cluster(kubeconfig, crd_installed, namespace, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # the operator's own client and login read it
+    cluster = Cluster(kubeconfig, namespace)
+    await cluster.create_namespace()
+    yield cluster
+    # With no namespace controller the namespace would stay Terminating: leave it, it is empty.
+    try:
+        await cluster._call(cluster.core.delete_namespace, namespace)
+    except ApiException:
+        pass
+
+
+@pytest.fixture()
+def audit():
+    recorder = AuditRecorder()
+    logger = logging.getLogger("workload_operator.audit")
+    logger.addHandler(recorder)
+    yield recorder
+    logger.removeHandler(recorder)
+
+
+@pytest.fixture()
+async def operator(cluster: Cluster, audit):
+    operator = Operator(cluster.namespace)
+    await operator.start()
+    yield operator
+    if operator.runner is None:
+        await operator.start()
+    # Delete what is left while the operator runs, so its finalizer is released and nothing is stuck.
+    listing = await cluster._call(cluster.custom.list_namespaced_custom_object, GROUP, VERSION, cluster.namespace, PLURAL)
+    for item in listing["items"]:
+        name = item["metadata"]["name"]
+        try:
+            await cluster.delete_workload(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        await cluster.wait_gone(name)
+    await operator.stop()
+
+
+@pytest.fixture()
+def status_writes(monkeypatch):
+    """How many status writes the operator sent for a Workload (a spy on its client: refused ones too)."""
+    calls: collections.Counter[str] = collections.Counter()
+    write_status = Kube.write_status
+
+    async def counting(self: Kube, view, new):
+        calls[view.name] += 1
+        return await write_status(self, view, new)
+
+    monkeypatch.setattr(Kube, "write_status", counting)
+    return lambda name: calls[name]
+

@@ -1,0 +1,56 @@
+"""The cluster tier: the shared scenarios, and the API server's own refusals (the CRD's schema and CEL rules)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tests.harness import Cluster
+from tests.scenarios import *  # noqa: F403  (the shared scenarios run on this tier too)
+from workload_operator.lifecycle import InvalidTransition
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+async def refusal(call) -> ApiException:
+    with pytest.raises(ApiException) as refused:
+        await call
+    return refused.value
+
+
+async def test_the_api_server_refuses_an_invalid_transition(cluster: Cluster):
+    await cluster.create_workload("direct")
+    await cluster.wait_state("direct", "preparing")
+    error = await refusal(cluster.patch_status("direct", [{"op": "replace", "path": "/status/state", "value": "completed"}]))
+    assert error.status == 422
+    assert str(InvalidTransition("preparing", "completed")) in error.body
+
+
+async def test_the_api_server_refuses_a_first_state_other_than_queued(cluster: Cluster, operator):
+    await operator.stop()  # nobody else writes the first status
+    await cluster.create_workload("first")
+    error = await refusal(cluster.patch_status("first", [{"op": "add", "path": "/status", "value": {"state": "running"}}]))
+    assert error.status == 422
+    assert str(InvalidTransition(None, "running")) in error.body
+    await operator.start()
+
+
+async def test_the_api_server_refuses_cancelling_a_finished_workload(cluster: Cluster):
+    await cluster.create_workload("finished")
+    await cluster.wait_pod("finished-1")
+    await cluster.pod_exited("finished-1", 0)
+    await cluster.wait_state("finished", "completed")
+    error = await refusal(cluster.patch_spec("finished", cancel=True))
+    assert error.status == 422
+    assert "cannot cancel a Workload that has already finished: it is completed" in error.body
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"maxAttempts": 0}, "spec.maxAttempts"),
+    ({"type": "service"}, "port is required for type: service"),
+    ({"image": ""}, "spec.image"),
+])
+async def test_the_api_server_refuses_a_bad_spec(cluster: Cluster, spec, field):
+    error = await refusal(cluster.create_workload("bad-spec", **spec))
+    assert error.status == 422
+    assert field in error.body
