@@ -132,3 +132,17 @@ async def test_restart_applies_what_was_missed_once(cluster: Cluster, status_wri
     assert workload["status"]["run"]["result"] == 7
     assert status_writes("resume") == 5
     assert audit.transitions("resume") == assert_valid_history(workload)  # each logged once, across both runs
+
+
+async def test_a_delete_while_the_operator_is_down_completes_when_it_returns(cluster: Cluster, status_writes,
+                                                                           operator: Operator, audit):
+    await cluster.start_running("orphan")
+    await operator.stop()
+    await cluster.delete_workload("orphan")
+    held = await cluster.workload("orphan")
+    assert held is not None and held["metadata"]["deletionTimestamp"], "the finalizer holds it while nobody cleans up"
+    await operator.start()
+    await cluster.wait_gone("orphan")
+    assert await cluster.pod("orphan-1") is None
+    assert audit.transitions("orphan")[-1] == ("running", "cancelled")
+    assert status_writes("orphan") == 4

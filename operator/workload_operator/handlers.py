@@ -25,7 +25,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION
-from workload_operator.kube import Conflict, Gone, Kube
+from workload_operator.kube import Conflict, Gone, Kube, Transient
 from workload_operator.lifecycle.decide import (
     AddFinalizer, CreatePod, Decision, DeletePod, RemoveFinalizer, WorkloadView, decide,
 )
@@ -35,8 +35,11 @@ from workload_operator.manifests import MANAGED_BY, MANAGED_BY_LABEL, POD_SELECT
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
 MAX_STEPS = 20
+# Waits before retrying after a transient API failure (kopf does not retry event handlers): capped backoff.
+RETRY_DELAYS = (0.5, 1, 2, 4, 8, 16, 30)
 OUR_PODS = {MANAGED_BY_LABEL: MANAGED_BY}
 audit = logging.getLogger("workload_operator.audit")
+logger = logging.getLogger(__name__)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -145,28 +148,51 @@ async def on_pod_event(name: str, labels: kopf.Labels, memo: kopf.Memo, workload
 
 
 async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kopf.Index) -> None:
-    """Decide and apply steps until the core has nothing left to do for this workload."""
+    """Decide and apply steps until the core has nothing left to do for this workload.
+
+    A transient API failure is retried after a capped backoff, from a fresh read; after the
+    last retry the error is raised (and logged by kopf) and the next event resumes the work.
+    """
     async with runtime.locks[uid]:
         indexed = next(iter(workloads.get(uid, [])), None)
         if indexed is None:
             return
         view = freshest(indexed, runtime.written.get(uid))
-        for _ in range(MAX_STEPS):
-            pod = current_pod(view, pods.get(uid, []), runtime.created_pods)
-            decision = decide(view, pod, runtime.clock())
-            if not decision:
-                return
+        for delay in (*RETRY_DELAYS, None):
             try:
-                view = await apply(view, decision, runtime)
-            except Conflict:
-                fresh = await runtime.kube.get_workload(view.namespace, view.name)
+                await _settle(view, uid, runtime, pods)
+                return
+            except Transient as exc:
+                if delay is None:
+                    raise
+                logger.warning("%s/%s: the API failed (%s); retrying in %ss", view.namespace, view.name, exc, delay)
+                await asyncio.sleep(delay)
+                try:
+                    fresh = await runtime.kube.get_workload(view.namespace, view.name)
+                except Transient:
+                    continue
                 if fresh is None:
                     return
                 view = WorkloadView.from_body(fresh)
-            except Gone:
+
+
+async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:
+    for _ in range(MAX_STEPS):
+        pod = current_pod(view, pods.get(uid, []), runtime.created_pods)
+        decision = decide(view, pod, runtime.clock())
+        if not decision:
+            return
+        try:
+            view = await apply(view, decision, runtime)
+        except Conflict:
+            fresh = await runtime.kube.get_workload(view.namespace, view.name)
+            if fresh is None:
                 return
-            runtime.written[uid] = view
-        raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
+            view = WorkloadView.from_body(fresh)
+        except Gone:
+            return
+        runtime.written[uid] = view
+    raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
 
 
 async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> WorkloadView:

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, KIND, PLURAL, VERSION
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 class Conflict(Exception):
     """A conditional write was refused: the object changed since it was read. Re-read and decide again."""
+
+
+class Transient(Exception):
+    """The API server could not answer now (429, 5xx, connection trouble): try again later."""
 
 
 class Gone(Exception):
@@ -53,6 +58,18 @@ def load_configuration() -> kubernetes.client.Configuration:
 
 def _load(response: Any) -> dict[str, Any]:
     return json.loads(response.data) if response.data else {}
+
+
+async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one client call in a worker thread; transient failures become Transient, the rest pass through."""
+    try:
+        return await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
+    except ApiException as exc:
+        if exc.status == 429 or exc.status >= 500 or exc.status == 0:
+            raise Transient(f"{exc.status} {exc.reason}") from exc
+        raise
+    except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
+        raise Transient(str(exc)) from exc
 
 
 class Kube:
@@ -105,10 +122,7 @@ class Kube:
 
     async def get_workload(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _load(await asyncio.to_thread(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name,
-                _preload_content=False,
-            ))
+            return _load(await _call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -143,10 +157,7 @@ class Kube:
     async def _patch_workload(self, view: WorkloadView, ops: list[dict[str, Any]], subresource: bool = False) -> dict[str, Any]:
         call = self.custom.patch_namespaced_custom_object_status if subresource else self.custom.patch_namespaced_custom_object
         try:
-            return _load(await asyncio.to_thread(
-                call, GROUP, VERSION, view.namespace, PLURAL, view.name, ops,
-                _content_type=JSON_PATCH, _preload_content=False,
-            ))
+            return _load(await _call(call, GROUP, VERSION, view.namespace, PLURAL, view.name, ops, _content_type=JSON_PATCH))
         except ApiException as exc:
             if exc.status in (409, 422):
                 raise Conflict(f"{view.namespace}/{view.name} changed since it was read ({exc.status})") from None
@@ -159,9 +170,7 @@ class Kube:
     async def create_pod(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create the pod; None if it exists already (an earlier attempt at this same step made it)."""
         try:
-            return _load(await asyncio.to_thread(
-                self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest, _preload_content=False,
-            ))
+            return _load(await _call(self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest))
         except ApiException as exc:
             if exc.status == 409:
                 return None
@@ -170,7 +179,7 @@ class Kube:
     async def delete_pod(self, namespace: str, name: str) -> None:
         """Delete gracefully (the pod's own grace period); a pod already gone is fine."""
         try:
-            await asyncio.to_thread(self.core.delete_namespaced_pod, name, namespace, _preload_content=False)
+            await _call(self.core.delete_namespaced_pod, name, namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -189,6 +198,6 @@ class Kube:
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
         }
         try:
-            await asyncio.to_thread(self.core.create_namespaced_event, view.namespace, body, _preload_content=False)
+            await _call(self.core.create_namespaced_event, view.namespace, body)
         except Exception as exc:
             logger.warning("could not post the event %s on %s/%s: %s", reason, view.namespace, view.name, exc)

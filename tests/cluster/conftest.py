@@ -29,6 +29,7 @@ SKIP_REASON = (f"cluster tier: set {KUBECONFIG_ENV} to the kubeconfig of a real 
                "(CI has none: no registry here ships kube-apiserver and there is no Docker engine)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m filters on the marker added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = pathlib.Path(__file__).parent
     for item in items:

@@ -65,3 +65,13 @@ async def test_the_operator_watches_only_its_own_pods(cluster: Cluster, kube_api
     for request in pod_reads:
         assert request.params.get("labelSelector") == "app.kubernetes.io/managed-by=workload-operator"
     assert not [r for r in list(kube_api) if r.method == "GET" and r.url.path == "/api/v1/pods"], "no cluster-wide pods"
+
+
+async def test_transient_api_failures_are_retried(cluster: Cluster, kube_api, status_writes):
+    kube_api.inject_error(503, "etcd is slow", method="POST", resource="pods", count=2)
+    await cluster.create_workload("patient")
+    pod = await cluster.wait_pod("patient-1")
+    workload = await cluster.wait_state("patient", "preparing")
+    assert pod["metadata"]["name"] == "patient-1" and workload["status"]["attempts"] == 1  # no attempt burnt
+    assert len(kube_api.writes(resource="pods", methods=("POST",))) == 3
+    assert status_writes("patient") == 2
