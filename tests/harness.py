@@ -163,6 +163,32 @@ class Cluster:
                                    "state": {"running": {"startedAt": "2026-11-23T12:00:00Z"}}}],
         })
 
+    async def pod_ready(self, name: str, ready: bool = True) -> dict[str, Any]:
+        """The kubelet's readiness probe result, as the pod's Ready condition."""
+        status = "True" if ready else "False"
+        return await self.set_pod_status(name, {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": status}, {"type": "ContainersReady", "status": status}],
+            "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0, "image": "busybox", "imageID": "",
+                                   "state": {"running": {"startedAt": "2026-11-23T12:00:00Z"}}}],
+        })
+
+    async def pod_lost(self, name: str, how: str) -> None:
+        """Lose the worker the way the infrastructure does: deleted, evicted, disrupted or its node lost."""
+        if how == "deleted":
+            await self._call(self.core.delete_namespaced_pod, name, self.namespace)
+        elif how == "evicted":
+            await self.set_pod_status(name, {"phase": "Failed", "reason": "Evicted",
+                                             "message": "The node was low on resource: memory."})
+        elif how == "disrupted":
+            await self.set_pod_status(name, {"conditions": [{"type": "DisruptionTarget", "status": "True",
+                                                             "reason": "PreemptionByScheduler"}]})
+        elif how == "node-lost":
+            await self.set_pod_status(name, {"conditions": [{"type": "Ready", "status": "Unknown",
+                                                             "reason": "NodeStatusUnknown"}]})
+        else:
+            raise ValueError(how)
+
     async def start_running(self, name: str, **spec: Any) -> dict[str, Any]:
         """Create a Workload and play its pod up to running: the common start of most scenarios."""
         await self.create_workload(name, **spec)

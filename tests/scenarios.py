@@ -8,9 +8,12 @@ exactly one per transition.
 
 from __future__ import annotations
 
-import pytest
+import datetime
 
-from tests.harness import Cluster, Operator, assert_valid_history
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tests.harness import Cluster, Operator, assert_valid_history, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -112,9 +115,13 @@ async def test_a_pod_that_vanishes_while_preparing_is_recreated(cluster: Cluster
     await cluster.wait_state("flaky", "preparing")
     await cluster._call(cluster.core.delete_namespaced_pod, "flaky-1", cluster.namespace)
     await cluster.wait_pod("flaky-2")
-    workload = await cluster.workload("flaky")
+
+    async def recorded():  # the pod is created first, then the status that counts it is written
+        workload = await cluster.workload("flaky")
+        return workload if workload["status"]["attempts"] == 2 else None
+
+    workload = await wait_for(recorded, "the second attempt in status")
     assert workload["status"]["state"] == "preparing"
-    assert workload["status"]["attempts"] == 2
     assert workload["status"]["reason"] == "PodRecreated"
     assert status_writes("flaky") == 3
 
@@ -146,3 +153,176 @@ async def test_a_delete_while_the_operator_is_down_completes_when_it_returns(clu
     assert await cluster.pod("orphan-1") is None
     assert audit.transitions("orphan")[-1] == ("running", "cancelled")
     assert status_writes("orphan") == 4
+
+
+# --- services --------------------------------------------------------------------------------
+
+SERVICE = {"type": "service", "port": 8888, "readinessPath": "/api"}
+
+
+async def test_a_service_serves_flaps_and_stops(cluster: Cluster, status_writes, audit):
+    await cluster.create_workload("jupyter", **SERVICE)
+    await cluster.wait_pod("jupyter-1")
+    service = await cluster._call(cluster.core.read_namespaced_service, "jupyter", cluster.namespace)
+    assert service["spec"]["ports"][0]["port"] == 8888
+    pod = await cluster.pod("jupyter-1")
+    assert set(service["spec"]["selector"].items()) <= set(pod["metadata"]["labels"].items())
+    probe = pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]  # a real server adds probe defaults
+    assert (probe["path"], probe["port"]) == ("/api", 8888)
+
+    await cluster.pod_running("jupyter-1")
+    await cluster.wait_state("jupyter", "running")
+    await cluster.pod_ready("jupyter-1")
+    workload = await cluster.wait_state("jupyter", "serving")
+    assert workload["status"]["endpoint"] == f"jupyter.{cluster.namespace}.svc:8888"
+
+    async def ready_is(value: str):
+        workload = await cluster.workload("jupyter")
+        conditions = {c["type"]: c for c in workload["status"]["conditions"]}
+        return workload if conditions["Ready"]["status"] == value else None
+
+    await cluster.pod_ready("jupyter-1", ready=False)
+    flapped = await wait_for(lambda: ready_is("False"), "Ready=False while serving")
+    assert flapped["status"]["state"] == "serving" and flapped["status"]["reason"] == "NotReady"
+    await cluster.pod_ready("jupyter-1", ready=True)
+    await wait_for(lambda: ready_is("True"), "Ready=True again")
+
+    await cluster.patch_spec("jupyter", cancel=True)
+    workload = await cluster.wait_state("jupyter", "completed")
+    assert assert_valid_history(workload)[-2:] == [("serving", "stopping"), ("stopping", "completed")]
+    assert await cluster.pod("jupyter-1") is None
+    assert status_writes("jupyter") == 8  # 6 transitions and 2 readiness flips
+    await cluster.delete_workload("jupyter")
+    await cluster.wait_gone("jupyter")
+    with pytest.raises(ApiException) as gone:
+        await cluster._call(cluster.core.read_namespaced_service, "jupyter", cluster.namespace)
+    assert gone.value.status == 404
+
+
+async def test_a_server_that_crashes_while_serving_fails(cluster: Cluster):
+    await cluster.create_workload("vllm", **SERVICE)
+    await cluster.wait_pod("vllm-1")
+    await cluster.pod_ready("vllm-1")
+    await cluster.wait_state("vllm", "serving")
+    await cluster.pod_exited("vllm-1", 1, message="CUDA out of memory")
+    workload = await cluster.wait_state("vllm", "failed")
+    assert workload["status"]["reason"] == "ExitCode"
+    assert assert_valid_history(workload)[-1] == ("serving", "failed")
+
+
+# --- lost workers ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["deleted", "evicted", "disrupted", "node-lost"])
+async def test_a_lost_worker_is_requeued_and_retried(cluster: Cluster, status_writes, how):
+    await cluster.start_running("lost")
+    await cluster.pod_lost("lost-1", how)
+    await cluster.wait_pod("lost-2")
+    workload = await cluster.wait_state("lost", "preparing")
+    assert workload["status"]["attempts"] == 2
+    edges = assert_valid_history(workload)
+    assert edges[3:] == [("running", "orphaned"), ("orphaned", "queued"), ("queued", "preparing")]
+    assert workload["status"]["history"][3]["reason"] == {
+        "deleted": "PodDeleted", "evicted": "Evicted", "disrupted": "PreemptionByScheduler", "node-lost": "NodeLost"}[how]
+    assert await cluster.pod("lost-1") is None  # the lost pod is cleaned up
+    assert status_writes("lost") == 6
+
+
+async def test_the_retry_limit_fails_a_workload_that_keeps_losing_workers(cluster: Cluster):
+    await cluster.start_running("unlucky", maxAttempts=2)
+    await cluster.pod_lost("unlucky-1", "evicted")
+    await cluster.wait_pod("unlucky-2")
+    await cluster.pod_running("unlucky-2")
+    await cluster.wait_state("unlucky", "running")
+    await cluster.pod_lost("unlucky-2", "evicted")
+    workload = await cluster.wait_state("unlucky", "failed")
+    assert workload["status"]["reason"] == "RetryLimitExceeded"
+    assert assert_valid_history(workload)[-1] == ("running", "failed")
+
+
+async def test_the_backoff_survives_a_restart(cluster: Cluster, operator: Operator, monkeypatch):
+    await operator.stop()
+    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", "2")
+    await operator.start()
+    await cluster.start_running("steady")
+    await cluster.pod_lost("steady-1", "deleted")
+    queued = await cluster.wait_state("steady", "queued")
+    requeued_at = queued["status"]["history"][-1]["at"]
+    await operator.stop()
+    await operator.start()  # the next attempt's time comes from status, not from a timer that died
+    await cluster.wait_pod("steady-2")
+    workload = await cluster.wait_state("steady", "preparing")
+    assert workload["status"]["history"][-1]["at"] >= requeued_at
+    delay = _seconds(workload["status"]["history"][-1]["at"]) - _seconds(requeued_at)
+    assert delay >= 1, f"re-admitted {delay}s after the loss: the 2s backoff was not respected"
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+# --- queueing --------------------------------------------------------------------------------
+
+async def test_the_queue_admits_by_priority_then_age_up_to_the_limit(cluster: Cluster, operator: Operator, monkeypatch):
+    await operator.stop()
+    monkeypatch.setenv("WORKLOAD_OPERATOR_MAX_ACTIVE_PER_NAMESPACE", "1")
+    await operator.start()
+    await cluster.start_running("first")
+    await cluster.create_workload("low", priority=0)
+    await cluster.create_workload("high", priority=10)
+    await cluster.create_workload("low-later", priority=0)
+
+    async def says(name: str, text: str):
+        workload = await cluster.workload(name)
+        return workload if text in ((workload.get("status") or {}).get("message") or "") else None
+
+    await wait_for(lambda: says("high", "position 1 of 3"), "high to be first in the queue")
+    low = await wait_for(lambda: says("low", "position 2 of 3"), "low to be second")
+    assert low["status"]["reason"] == "WaitingForCapacity" and "1 of 1 workloads active" in low["status"]["message"]
+    await wait_for(lambda: says("low-later", "position 3 of 3"), "low-later to be third")
+
+    await cluster.pod_exited("first-1", 0)
+    await cluster.wait_state("first", "completed")
+    await cluster.wait_pod("high-1")
+    assert (await cluster.workload("low"))["status"]["state"] == "queued"
+    await cluster.pod_exited("high-1", 0)
+    await cluster.wait_pod("low-1")
+    assert (await cluster.workload("low-later"))["status"]["state"] == "queued"
+
+
+# --- deadlines, TTL, nothing stuck -------------------------------------------------------------
+
+async def test_the_active_deadline_fails_and_kills(cluster: Cluster):
+    await cluster.create_workload("slow", activeDeadlineSeconds=1)
+    await cluster.wait_pod("slow-1")
+    await cluster.pod_running("slow-1")  # not waiting for "running": the deadline may pass it first
+    workload = await cluster.wait_state("slow", "failed")
+    assert assert_valid_history(workload)[-2:] == [("preparing", "running"), ("running", "failed")]
+    assert workload["status"]["reason"] == "DeadlineExceeded"
+    await cluster.wait_pod_gone("slow-1")
+
+
+async def test_the_ttl_deletes_a_finished_workload(cluster: Cluster):
+    await cluster.create_workload("brief", ttlSecondsAfterFinished=1)
+    await cluster.wait_pod("brief-1")
+    await cluster.pod_exited("brief-1", 0)
+    await cluster.wait_state("brief", "completed")
+    await cluster.wait_gone("brief")
+    assert await cluster.pod("brief-1") is None
+
+
+async def test_a_pod_stuck_preparing_says_why_and_times_out(cluster: Cluster):
+    await cluster.create_workload("stuck", image="registry.invalid/nope:1", preparingTimeoutSeconds=2)
+    await cluster.wait_pod("stuck-1")
+    await cluster.set_pod_status("stuck-1", {"phase": "Pending", "containerStatuses": [{
+        "name": "main", "ready": False, "restartCount": 0, "image": "registry.invalid/nope:1", "imageID": "",
+        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]})
+
+    async def says_why():
+        workload = await cluster.workload("stuck")
+        return workload if workload["status"].get("reason") == "ImagePullBackOff" else None
+
+    waiting = await wait_for(says_why, "the waiting reason in status")
+    assert waiting["status"]["state"] == "preparing" and waiting["status"]["message"] == "Back-off pulling image"
+    workload = await cluster.wait_state("stuck", "failed")
+    assert workload["status"]["reason"] == "PreparingTimeout"
+    assert "ImagePullBackOff" in [e["reason"] for e in await cluster.events_for("stuck")]

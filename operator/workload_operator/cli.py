@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -40,7 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="serve only this namespace (repeatable); default: all namespaces")
     run_parser.add_argument("-v", "--verbose", action="store_true", help="log kopf's and the operator's debug messages")
     run_parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
-                     help="serve a liveness endpoint here (default %(default)s); 'off' to disable")
+                            help="serve a liveness endpoint here (default %(default)s); 'off' to disable")
+    run_parser.add_argument("--max-active", type=int, metavar="N",
+                            help="at most N workloads active at once in all namespaces served (default: no limit)")
+    run_parser.add_argument("--max-active-per-namespace", type=int, metavar="N",
+                            help="at most N workloads active at once in each namespace (default: no limit)")
+    run_parser.add_argument("--backoff", type=float, metavar="SECONDS",
+                            help="wait before the next attempt after a lost worker; doubles per attempt (default 10)")
+    run_parser.add_argument("--backoff-cap", type=float, metavar="SECONDS", help="the longest backoff (default 300)")
     commands.add_parser("dev", help="run a local control plane, the operator and the examples")
     commands.add_parser("crd", help="print the Workload CRD (kubectl apply -f -)")
     commands.add_parser("diagram", help="print the lifecycle as a Mermaid state diagram")
@@ -51,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "diagram":
         print(mermaid_diagram())
     elif args.command == "run":
+        from workload_operator.handlers import POLICY_ENV
+
+        options = {"max_active": args.max_active, "max_active_per_namespace": args.max_active_per_namespace,
+                   "backoff_base": args.backoff, "backoff_cap": args.backoff_cap}
+        for field, value in options.items():  # the handlers read their policy from the environment
+            if value is not None:
+                os.environ[POLICY_ENV[field]] = str(value)
         return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness)
     elif args.command == "dev":
         return _not_yet("Ship it: local control plane as the default")

@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,13 +26,20 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION
-from workload_operator.kube import Conflict, Gone, Kube, Transient
+from workload_operator.kube import Conflict, Gone, Kube, Refused, Transient
+from kubernetes.client.exceptions import ApiException
+
 from workload_operator.lifecycle.decide import (
-    AddFinalizer, CreatePod, Decision, DeletePod, RemoveFinalizer, WorkloadView, decide,
+    AddFinalizer, CreatePod, CreateService, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
+    RemoveFinalizer, WorkloadView, creation_failed, decide, service_name,
 )
 from workload_operator.lifecycle.pods import PodSummary, summarize_pod
+from workload_operator.lifecycle.queue import admission, free_slots, queue_order
 from workload_operator.lifecycle.states import State
-from workload_operator.manifests import MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, WORKLOAD_UID_LABEL, pod_manifest
+from workload_operator.lifecycle.status import ACTIVE_STATES
+from workload_operator.manifests import (
+    MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, WORKLOAD_UID_LABEL, pod_manifest, service_manifest,
+)
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
 MAX_STEPS = 20
@@ -54,8 +62,38 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# Reasons, said without a transition, that call for a person's attention (Events of type Warning).
+WARNING_REASONS = frozenset({"PodCreationFailed", "NotReady", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+                             "CreateContainerConfigError", "CreateContainerError"})
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{exc.status} {exc.reason}"
+
+
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+# The operator's settings come from the environment (`workload-operator run` sets them from its options),
+# so that `kopf run -m workload_operator.handlers` and the tests configure it the same way.
+POLICY_ENV = {
+    "backoff_base": "WORKLOAD_OPERATOR_BACKOFF_SECONDS",
+    "backoff_cap": "WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS",
+    "max_active": "WORKLOAD_OPERATOR_MAX_ACTIVE",
+    "max_active_per_namespace": "WORKLOAD_OPERATOR_MAX_ACTIVE_PER_NAMESPACE",
+}
+
+
+def policy_from_environment() -> Policy:
+    values: dict[str, Any] = {}
+    for field, variable in POLICY_ENV.items():
+        if raw := os.environ.get(variable):
+            values[field] = float(raw) if field.startswith("backoff") else int(raw)
+    return Policy(**values)
 
 
 @dataclasses.dataclass
@@ -63,6 +101,7 @@ class Runtime:
     """What the handlers share (kept in kopf's memo)."""
 
     kube: Kube
+    policy: Policy = Policy()
     clock: Callable[[], datetime.datetime] = utc_now
     # One reconcile at a time per workload: pod events and workload events arrive on different kopf workers.
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
@@ -71,10 +110,45 @@ class Runtime:
     # older than them, and a released Workload is not reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     created_pods: dict[str, PodSummary] = dataclasses.field(default_factory=dict)
+    # Admission decisions are taken one at a time, so two workloads never take the same free slot.
+    admission_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    # One pending wake-up per workload, for the time its decision asked to be checked again.
+    timers: dict[str, asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
+    # kopf's indexes, kept so that timers and queue wake-ups can reconcile outside of a handler.
+    workloads: Any = None
+    pods: Any = None
 
     def forget(self, uid: str) -> None:
         self.locks.pop(uid, None)
         self.written.pop(uid, None)
+        if (timer := self.timers.pop(uid, None)) is not None:
+            timer.cancel()
+
+    def views(self) -> list[WorkloadView]:
+        """Every Workload as last known: the index, or our own newer write."""
+        return [freshest(v, self.written.get(uid)) for uid, store in self.workloads.items() for v in list(store)[:1]]
+
+    def wake_at(self, uid: str, at: datetime.datetime) -> None:
+        if (timer := self.timers.pop(uid, None)) is not None:
+            timer.cancel()
+        delay = max(0.0, (at - self.clock()).total_seconds())
+        loop = asyncio.get_running_loop()
+        self.timers[uid] = loop.call_later(delay, lambda: loop.create_task(self.wake(uid)))
+
+    async def wake(self, uid: str) -> None:
+        self.timers.pop(uid, None)
+        await reconcile(uid, self, self.workloads, self.pods)
+
+    def wake_queue(self, namespace: str) -> None:
+        """A slot freed up: reconcile the queued workloads that may now start, in queue order."""
+        if not self.policy.limits_admission:
+            return
+        everyone = self.views()
+        anywhere = self.policy.max_active is not None  # a global limit: a slot here serves any namespace
+        queued = sorted((v for v in everyone if v.status.state is State.QUEUED
+                         and (anywhere or v.namespace == namespace)), key=queue_order)
+        for view in queued[:free_slots(namespace, everyone, self.policy)]:
+            asyncio.get_running_loop().create_task(self.wake(view.uid))
 
 
 def _rv(view: WorkloadView) -> int:
@@ -115,7 +189,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
         audit.addHandler(stream)
         audit.propagate = False
         audit.setLevel(logging.INFO)
-    memo.runtime = Runtime(kube=Kube.from_environment())
+    memo.runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -132,19 +206,23 @@ def pods_by_workload(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def on_workload_event(type: str, uid: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
                             pods_by_workload: kopf.Index, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
     if type == "DELETED":
-        memo.runtime.forget(uid)
+        runtime.forget(uid)
         return
-    await reconcile(uid, memo.runtime, workloads_by_uid, pods_by_workload)
+    await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
 
 
 @kopf.on.event("v1", "pods", labels=OUR_PODS)
 async def on_pod_event(name: str, labels: kopf.Labels, memo: kopf.Memo, workloads_by_uid: kopf.Index,
                        pods_by_workload: kopf.Index, **_: Any) -> None:
-    memo.runtime.created_pods.pop(name, None)  # the pod index has caught up with this pod
+    runtime: Runtime = memo.runtime
+    runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
+    runtime.created_pods.pop(name, None)  # the pod index has caught up with this pod
     uid = labels.get(WORKLOAD_UID_LABEL)
     if uid in workloads_by_uid:
-        await reconcile(uid, memo.runtime, workloads_by_uid, pods_by_workload)
+        await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
 
 
 async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kopf.Index) -> None:
@@ -162,6 +240,10 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
             try:
                 await _settle(view, uid, runtime, pods)
                 return
+            except (Gone, Settled):
+                return
+            except Refused as exc:  # a bug or a schema the operator does not match: say so, do not loop
+                raise kopf.PermanentError(str(exc)) from None
             except Transient as exc:
                 if delay is None:
                     raise
@@ -179,20 +261,51 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
 async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:
     for _ in range(MAX_STEPS):
         pod = current_pod(view, pods.get(uid, []), runtime.created_pods)
-        decision = decide(view, pod, runtime.clock())
+        if view.status.state is State.QUEUED and runtime.policy.limits_admission:
+            async with runtime.admission_lock:  # decide and start under one lock: one free slot, one taker
+                stand = admission(view, runtime.views(), runtime.policy)
+                decision = decide(view, pod, runtime.clock(), policy=runtime.policy, admission=stand)
+                view = await _step(view, decision, runtime)
+        else:
+            decision = decide(view, pod, runtime.clock(), policy=runtime.policy)
+            view = await _step(view, decision, runtime)
+        if decision.recheck_at is not None:
+            runtime.wake_at(uid, decision.recheck_at)
         if not decision:
             return
-        try:
-            view = await apply(view, decision, runtime)
-        except Conflict:
-            fresh = await runtime.kube.get_workload(view.namespace, view.name)
-            if fresh is None:
-                return
-            view = WorkloadView.from_body(fresh)
-        except Gone:
-            return
-        runtime.written[uid] = view
     raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
+
+
+class CreationFailed(Exception):
+    """The API server refused to create the pod or Service (quota, admission, invalid): not transient."""
+
+
+async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> WorkloadView:
+    """Apply one decision and return the view to decide from next (re-read after a refused write)."""
+    if not decision:
+        return view
+    before = view.status.state
+    try:
+        view = await apply(view, decision, runtime)
+    except Conflict:
+        fresh = await runtime.kube.get_workload(view.namespace, view.name)
+        if fresh is None:
+            raise Gone(view.name) from None
+        view = WorkloadView.from_body(fresh)
+    except CreationFailed as exc:
+        failed = creation_failed(view, str(exc), runtime.clock(), runtime.policy)
+        runtime.wake_at(view.uid, failed.recheck_at or runtime.clock())
+        if failed.status is not None:
+            runtime.written[view.uid] = await apply(view, dataclasses.replace(failed, recheck_at=None), runtime)
+        raise Settled from None
+    runtime.written[view.uid] = view
+    if before in ACTIVE_STATES and view.status.state not in ACTIVE_STATES:
+        runtime.wake_queue(view.namespace)  # after `written`: the queue must see this slot free
+    return view
+
+
+class Settled(Exception):
+    """Nothing more to do now; a timer will bring the workload back."""
 
 
 async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> WorkloadView:
@@ -206,16 +319,33 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 view = WorkloadView.from_body(await kube.remove_finalizer(view))
             case CreatePod(attempt=attempt):
                 assert view.spec is not None
-                created = await kube.create_pod(pod_manifest(view, view.spec, attempt))
+                try:
+                    created = await kube.create_pod(pod_manifest(view, view.spec, attempt))
+                except ApiException as exc:
+                    raise CreationFailed(f"pod not created: {_api_message(exc)}") from exc
                 if created is not None:
                     summary = summarize_pod(created)
                     runtime.created_pods[summary.name] = summary
             case DeletePod(name=name):
                 await kube.delete_pod(view.namespace, name)
+            case CreateService():
+                assert view.spec is not None
+                try:
+                    await kube.create_service(service_manifest(view, view.spec))
+                except ApiException as exc:
+                    raise CreationFailed(f"service not created: {_api_message(exc)}") from exc
+            case DeleteService():
+                await kube.delete_service(view.namespace, service_name(view))
+            case DeleteWorkload():
+                await kube.delete_workload(view)
     if decision.status is not None:
         new_view = WorkloadView.from_body(await kube.write_status(view, decision.status))
         if new_view.status.state != view.status.state:
             await record_transition(view, new_view, runtime)
+        elif (new_view.status.reason, new_view.status.message) != (view.status.reason, view.status.message):
+            await runtime.kube.post_event(new_view, reason=new_view.status.reason or "Changed",
+                                          message=new_view.status.message or "", now=runtime.clock(),
+                                          warning=new_view.status.reason in WARNING_REASONS)
         view = new_view
     return view
 

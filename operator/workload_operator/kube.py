@@ -37,6 +37,10 @@ class Gone(Exception):
     """The Workload no longer exists."""
 
 
+class Refused(Exception):
+    """The API server refused the write itself (its schema or a CEL rule): retrying cannot help."""
+
+
 class NotReady(Exception):
     """The operator cannot start: no API server, or the CRD is not installed. The message says which."""
 
@@ -60,6 +64,13 @@ def _load(response: Any) -> dict[str, Any]:
     return json.loads(response.data) if response.data else {}
 
 
+def _causes(exc: ApiException) -> list[Any]:
+    try:
+        return list((json.loads(exc.body).get("details") or {}).get("causes") or [])
+    except (TypeError, ValueError, AttributeError):
+        return []
+
+
 async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run one client call in a worker thread; transient failures become Transient, the rest pass through."""
     try:
@@ -70,6 +81,15 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise
     except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
         raise Transient(str(exc)) from exc
+
+
+async def _delete(fn: Any, *args: Any) -> None:
+    """Delete something; one that is already gone is what we wanted."""
+    try:
+        await _call(fn, *args)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 class Kube:
@@ -159,6 +179,8 @@ class Kube:
         try:
             return _load(await _call(call, GROUP, VERSION, view.namespace, PLURAL, view.name, ops, _content_type=JSON_PATCH))
         except ApiException as exc:
+            if exc.status == 422 and _causes(exc):  # a schema or CEL refusal names fields; a failed test op does not
+                raise Refused(f"the API server refused the write to {view.namespace}/{view.name}: {exc.body}") from None
             if exc.status in (409, 422):
                 raise Conflict(f"{view.namespace}/{view.name} changed since it was read ({exc.status})") from None
             if exc.status == 404:
@@ -177,12 +199,23 @@ class Kube:
             raise
 
     async def delete_pod(self, namespace: str, name: str) -> None:
-        """Delete gracefully (the pod's own grace period); a pod already gone is fine."""
+        """Delete gracefully (the pod's own grace period)."""
+        await _delete(self.core.delete_namespaced_pod, name, namespace)
+
+    async def create_service(self, manifest: dict[str, Any]) -> None:
+        """Create the Service; one that exists already (made by an earlier attempt) is fine."""
         try:
-            await _call(self.core.delete_namespaced_pod, name, namespace)
+            await _call(self.core.create_namespaced_service, manifest["metadata"]["namespace"], manifest)
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status != 409:
                 raise
+
+    async def delete_service(self, namespace: str, name: str) -> None:
+        await _delete(self.core.delete_namespaced_service, name, namespace)
+
+    async def delete_workload(self, view: WorkloadView) -> None:
+        """Delete the Workload (ttlSecondsAfterFinished); its finalizer then cleans up what it owns."""
+        await _delete(self.custom.delete_namespaced_custom_object, GROUP, VERSION, view.namespace, PLURAL, view.name)
 
     # --- Events -----------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workload_operator import GROUP, KIND, VERSION
-from workload_operator.lifecycle.decide import WorkloadView, pod_name
+from workload_operator.lifecycle.decide import WorkloadView, pod_name, service_name
 from workload_operator.lifecycle.pods import MAIN_CONTAINER
 from workload_operator.lifecycle.spec import WorkloadSpec, WorkloadType
 
@@ -66,5 +66,24 @@ def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[s
             "restartPolicy": "Never",
             "automountServiceAccountToken": spec.automount_service_account_token,
             "containers": [container],
+        },
+    }
+
+
+def service_manifest(view: WorkloadView, spec: WorkloadSpec) -> dict[str, Any]:
+    """A ClusterIP Service in front of whichever pod the workload runs now (selected by the workload's uid)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(view),
+            "namespace": view.namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, WORKLOAD_UID_LABEL: view.uid},
+            "ownerReferences": [owner_reference(view)],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {WORKLOAD_UID_LABEL: view.uid},
+            "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port}],
         },
     }

@@ -96,6 +96,13 @@ def audit():
     logger.removeHandler(recorder)
 
 
+@pytest.fixture(autouse=True)
+def short_backoff(monkeypatch):
+    """Seconds, not minutes, between a lost worker and its next attempt (the default is 10 s doubling to 5 min)."""
+    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", "0.2")
+    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS", "1")
+
+
 @pytest.fixture()
 async def operator(cluster: Cluster, audit):
     operator = Operator(cluster.namespace)

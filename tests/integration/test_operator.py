@@ -10,7 +10,7 @@ import datetime
 
 import pytest
 
-from tests.harness import Cluster, assert_valid_history
+from tests.harness import Cluster, assert_valid_history, wait_for
 from tests.scenarios import *  # noqa: F403  (the shared scenarios run on this tier too)
 from workload_operator.lifecycle import WorkloadStatus, apply_transition
 
@@ -75,3 +75,35 @@ async def test_transient_api_failures_are_retried(cluster: Cluster, kube_api, st
     assert pod["metadata"]["name"] == "patient-1" and workload["status"]["attempts"] == 1  # no attempt burnt
     assert len(kube_api.writes(resource="pods", methods=("POST",))) == 3
     assert status_writes("patient") == 2
+
+
+async def test_a_pod_that_cannot_be_created_is_shown_and_retried(cluster: Cluster, kube_api):
+    quota = 'pods "quota-1" is forbidden: exceeded quota: gpu-quota, requested: nvidia.com/gpu=1, used: 4, limited: 4'
+    kube_api.inject_error(403, quota, "Forbidden", method="POST", resource="pods", count=2)
+    await cluster.create_workload("quota")
+    await cluster.wait_pod("quota-1")  # retried until the quota allows it
+    workload = await cluster.wait_state("quota", "preparing")
+    assert workload["status"]["attempts"] == 1  # refused creations burn no attempt
+
+    # Every stored version of the object: the failure was shown, in queued, before the pod existed.
+    key = (kube_api.resource("ml.lifecycle.dev", "v1alpha1", "workloads"), cluster.namespace, "quota")
+    shown = [v["status"] for v in kube_api.objects[key].history if (v.get("status") or {}).get("reason") == "PodCreationFailed"]
+    assert shown and shown[0]["state"] == "queued" and shown[0]["attempts"] == 0
+    assert shown[0]["message"] == f"pod not created: {quota}"
+    warnings = [e for e in await cluster.wait_events("quota", 3) if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["PodCreationFailed"]
+
+
+async def test_a_write_the_api_server_refuses_on_its_own_terms_is_not_retried_as_a_conflict(cluster: Cluster, kube_api, caplog):
+    # A schema or CEL refusal (422 with field causes) is not a stale view: re-reading cannot help.
+    kube_api["patch", kube_api.resource("ml.lifecycle.dev", "v1alpha1", "workloads")][:1] << 422 << {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422, "reason": "Invalid",
+        "message": "Workload.ml.lifecycle.dev \"refused\" is invalid: status.reason: Invalid value",
+        "details": {"causes": [{"reason": "FieldValueInvalid", "field": "status.reason"}]}}
+    await cluster.create_workload("refused")
+
+    async def reported():
+        return [r for r in caplog.records if "the API server refused the write" in r.getMessage()]
+
+    await wait_for(reported, "the refusal in the operator's log")
+    assert len(kube_api.writes(resource="workloads", name="refused", methods=("PATCH",))) == 1  # no retry loop

@@ -84,7 +84,7 @@ SCENARIOS = [
     ("running-exit-3", view("running"), pod("Failed", main=exited(3, "Error")), "failed", "ExitCode", ()),
     ("running-oom", view("running"), pod("Failed", main=exited(137, "OOMKilled")), "failed", "OOMKilled", ()),
     ("running-deadline", view("running"), pod("Failed", reason="DeadlineExceeded"), "failed", "DeadlineExceeded", ()),
-    ("running-pod-lost", view("running"), None, "orphaned", "PodLost", ()),
+    ("running-pod-lost", view("running"), None, "orphaned", "PodDeleted", ()),
     ("running-pod-lost-no-attempts-left", view("running", spec={"maxAttempts": 1}), None, "failed", "RetryLimitExceeded", ()),
     ("collecting-collects", view("collecting"), pod("Succeeded", main=exited(0)), "completed", "Completed", ()),
     ("orphaned-requeues", view("orphaned"), None, "queued", "Requeued", ()),

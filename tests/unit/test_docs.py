@@ -12,8 +12,9 @@ def mermaid_blocks(text: str) -> list[str]:
     return [block.strip() for block in re.findall(r"```mermaid\n(.*?)```", text, flags=re.S)]
 
 
-def test_the_readme_diagram_is_the_transition_map():
-    assert mermaid_diagram() in mermaid_blocks((ROOT / "README.md").read_text())
+def test_the_diagrams_are_the_transition_map():
+    for page in ("README.md", "docs/lifecycle.md"):
+        assert mermaid_diagram() in mermaid_blocks((ROOT / page).read_text()), page
 
 
 def test_ci_runs_the_readme_test_command():

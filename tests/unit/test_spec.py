@@ -71,3 +71,19 @@ def test_all_problems_are_reported_at_once():
     with pytest.raises(InvalidSpec) as refused:
         parse_spec({"maxAttempts": 0, "bogus": True})
     assert str(refused.value).count(";") == 2
+
+
+@pytest.mark.parametrize(("resources", "expected"), [
+    ({"limits": {"nvidia.com/gpu": "0.5"}}, "resources.limits.nvidia.com/gpu must be a whole number"),
+    ({"requests": {"nvidia.com/gpu": 1}}, "resources.limits.nvidia.com/gpu must be set and equal to the request"),
+    ({"requests": {"nvidia.com/gpu": 2}, "limits": {"nvidia.com/gpu": 1}}, "must be set and equal to the request"),
+])
+def test_devices_are_whole_and_not_overcommitted(resources, expected):
+    with pytest.raises(InvalidSpec, match=expected):
+        parse_spec({"image": "a", "resources": resources})
+
+
+def test_devices_with_equal_request_and_limit_and_divisible_cpu_pass():
+    spec = parse_spec({"image": "a", "resources": {"requests": {"nvidia.com/gpu": 1, "cpu": "500m"},
+                                                   "limits": {"nvidia.com/gpu": "1"}}})
+    assert spec.resources.requests["cpu"] == "500m"

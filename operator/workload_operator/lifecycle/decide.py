@@ -21,9 +21,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from workload_operator.lifecycle.pods import PodSummary, parse_result
-from workload_operator.lifecycle.spec import InvalidSpec, WorkloadSpec, parse_spec
+from workload_operator.lifecycle.spec import InvalidSpec, WorkloadSpec, WorkloadType, parse_spec
 from workload_operator.lifecycle.states import TERMINAL, State
-from workload_operator.lifecycle.status import RunInfo, WorkloadStatus, apply_transition
+from workload_operator.lifecycle.status import (
+    ConditionStatus, ConditionType, RunInfo, WorkloadStatus, apply_transition, set_readiness,
+)
 
 FINALIZER = "ml.lifecycle.dev/cleanup"
 
@@ -43,6 +45,7 @@ class WorkloadView:
     deleting: bool                      # has a deletionTimestamp
     finalizers: tuple[str, ...]
     resource_version: str
+    created: str = ""                   # creationTimestamp (RFC 3339 sorts as text)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> WorkloadView:
@@ -59,6 +62,7 @@ class WorkloadView:
             deleting=bool(meta.get("deletionTimestamp")),
             finalizers=tuple(meta.get("finalizers") or ()),
             resource_version=str(meta.get("resourceVersion", "")),
+            created=meta.get("creationTimestamp", ""),
         )
 
     @property
@@ -69,10 +73,50 @@ class WorkloadView:
     def cancel_requested(self) -> bool:
         return self.deleting or (self.spec is not None and self.spec.cancel)
 
+    @property
+    def is_service(self) -> bool:
+        return self.spec is not None and self.spec.type is WorkloadType.SERVICE
+
 
 def pod_name(workload: str, attempt: int) -> str:
     """The pod of each attempt has its own name, so a lost pod is never mistaken for its successor."""
     return f"{workload}-{attempt}"
+
+
+def service_name(view: WorkloadView) -> str:
+    """The workload's name when it is a valid Service name (a DNS-1035 label), else one made from its uid."""
+    name = view.name
+    if len(name) <= 63 and name[:1].isalpha() and all(c.isalnum() or c == "-" for c in name) and name[-1] != "-":
+        return name
+    return f"wl-{view.uid[:8]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """Operator-wide settings that shape decisions (see `workload-operator run --help`)."""
+
+    backoff_base: float = 10.0    # seconds before the first new attempt after a lost worker
+    backoff_cap: float = 300.0    # the backoff doubles per attempt up to this
+    max_active: int | None = None                # active workloads at once, in all namespaces served
+    max_active_per_namespace: int | None = None  # active workloads at once, in each namespace
+
+    @property
+    def limits_admission(self) -> bool:
+        return self.max_active is not None or self.max_active_per_namespace is not None
+
+    def backoff(self, attempts: int) -> datetime.timedelta:
+        return datetime.timedelta(seconds=min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Admission:
+    """Where a queued workload stands in its queue (computed by the shell from all workloads; see queue.py)."""
+
+    admitted: bool
+    position: int      # 1-based, among the queued workloads of its scope
+    queued: int
+    active: int
+    limit: int
 
 
 # --- what the core asks for -------------------------------------------------------------------
@@ -98,13 +142,29 @@ class DeletePod:
     name: str
 
 
-Action = AddFinalizer | RemoveFinalizer | CreatePod | DeletePod
+@dataclasses.dataclass(frozen=True)
+class CreateService:
+    """The ClusterIP Service in front of a service workload's pods (one for all attempts)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteService:
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteWorkload:
+    """ttlSecondsAfterFinished has passed."""
+
+
+Action = AddFinalizer | RemoveFinalizer | CreatePod | DeletePod | CreateService | DeleteService | DeleteWorkload
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    actions: tuple[Action, ...] = ()       # to run first
-    status: WorkloadStatus | None = None   # then the new status to write; None: no status change
+    actions: tuple[Action, ...] = ()            # to run first
+    status: WorkloadStatus | None = None        # then the new status to write; None: no status change
+    recheck_at: datetime.datetime | None = None  # decide again then, even if no event comes
 
     def __bool__(self) -> bool:
         return self.status is not None or bool(self.actions)
@@ -113,7 +173,33 @@ class Decision:
 NOTHING = Decision()
 
 
+def _later(decision: Decision, at: datetime.datetime | None) -> Decision:
+    """The decision, to be checked again no later than ``at``."""
+    if at is None or (decision.recheck_at is not None and decision.recheck_at <= at):
+        return decision
+    return dataclasses.replace(decision, recheck_at=at)
+
+
 # --- how pods end -------------------------------------------------------------------------------
+
+
+def loss_of(pod: PodSummary | None) -> tuple[str, str] | None:
+    """The (reason, message) of a worker lost to the infrastructure, not the user's failure, or None:
+
+    1. the pod is gone, or being deleted, and not by the operator → PodDeleted;
+    2. the kubelet evicted it (node pressure) → Evicted;
+    3. it carries DisruptionTarget=True (preemption, eviction API, taint manager) → its reason;
+    4. its node stopped reporting (Ready=Unknown, or reason NodeLost) → NodeLost.
+    """
+    if pod is None or pod.deleting:
+        return "PodDeleted", "the pod was deleted by someone else"
+    if pod.reason == "Evicted":
+        return "Evicted", pod.message or "the kubelet evicted the pod"
+    if pod.disruption:
+        return pod.disruption, pod.message or f"the pod was disrupted ({pod.disruption})"
+    if pod.ready is None or pod.reason == "NodeLost":
+        return "NodeLost", pod.message or "the pod's node stopped reporting"
+    return None
 
 
 def failure_of(pod: PodSummary) -> tuple[str, str] | None:
@@ -139,6 +225,13 @@ def succeeded(pod: PodSummary) -> bool:
     return (pod.main.terminated and pod.main.exit_code == 0) or pod.phase == "Succeeded"
 
 
+SIGTERM_EXIT = 143  # 128 + SIGTERM: a server that stops on the graceful-termination signal
+
+
+def stopped_cleanly(pod: PodSummary) -> bool:
+    return succeeded(pod) or (pod.main.terminated and pod.main.exit_code == SIGTERM_EXIT)
+
+
 def started(pod: PodSummary) -> bool:
     return pod.main.running or pod.main.terminated or pod.phase in ("Running", "Succeeded")
 
@@ -153,122 +246,213 @@ def run_info(pod: PodSummary) -> RunInfo:
 # --- the decision -------------------------------------------------------------------------------
 
 
-def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime) -> Decision:
-    """The next step for ``view`` given its current attempt's ``pod`` (None: no such pod)."""
-    status = view.status
-    state = status.state
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """What a state's step function gets: the view, its pod, the time, and how to move."""
 
-    def move(to: State, reason: str, message: str = "", **changes: Any) -> Decision:
-        new = apply_transition(status, to, reason=reason, message=message, now=now, generation=view.generation)
-        return Decision(status=new.model_copy(update=changes) if changes else new)
+    view: WorkloadView
+    pod: PodSummary | None
+    now: datetime.datetime
+    policy: Policy
+    admission: Admission | None
+
+    @property
+    def spec(self) -> WorkloadSpec:
+        assert self.view.spec is not None
+        return self.view.spec
+
+    @property
+    def status(self) -> WorkloadStatus:
+        return self.view.status
+
+    def move(self, to: State, reason: str, message: str = "", *actions: Action, **changes: Any) -> Decision:
+        new = apply_transition(self.status, to, reason=reason, message=message, now=self.now,
+                               generation=self.view.generation)
+        return Decision(actions=actions, status=new.model_copy(update=changes) if changes else new)
+
+    def note(self, reason: str, message: str) -> Decision:
+        """Say why the workload waits, without a transition; nothing if it already says so."""
+        if (self.status.reason, self.status.message) == (reason, message):
+            return NOTHING
+        return Decision(status=self.status.model_copy(update={"reason": reason, "message": message}))
+
+    def delete_pod(self) -> tuple[Action, ...]:
+        return (DeletePod(self.pod.name),) if self.pod is not None and not self.pod.deleting else ()
+
+
+def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
+           policy: Policy = Policy(), admission: Admission | None = None) -> Decision:
+    """The next step for ``view`` given its current attempt's ``pod`` (None: no such pod).
+
+    ``admission`` says whether a queued workload may start now; None means there is no limit.
+    """
+    step = _Step(view, pod, now, policy, admission)
+    state = view.status.state
 
     # Finished (or never started) and being deleted: clean up and let go at once.
     if view.deleting and (state is None or state in TERMINAL):
-        leftovers = (DeletePod(pod.name),) if pod is not None and not pod.deleting else ()
-        return Decision(actions=(*leftovers, RemoveFinalizer())) if view.has_finalizer else NOTHING
+        if not view.has_finalizer:
+            return NOTHING
+        return Decision(actions=(*step.delete_pod(), *((DeleteService(),) if view.is_service else ()), RemoveFinalizer()))
     if state in TERMINAL:
-        return NOTHING
+        return _finished(step)
     # The finalizer goes on before anything is created that deletion must clean up.
     if not view.has_finalizer and not view.deleting:
         return Decision(actions=(AddFinalizer(),))
     if state is None:
-        return move(State.QUEUED, "Created", "accepted, waiting for a worker")
+        return step.move(State.QUEUED, "Created", "accepted, waiting for a worker")
     if view.spec is None:
         if state is State.QUEUED:
-            return move(State.FAILED, "InvalidSpec", view.spec_error)
+            return step.move(State.FAILED, "InvalidSpec", view.spec_error)
         return NOTHING  # the pod runs the spec that was valid; a later bad edit changes nothing
     if view.cancel_requested:
-        return _cancel(view, pod, move)
-    return _STEPS[state](view, pod, move)
+        return _cancel(step)
+    if (deadline := _deadline(step)) is not None and now >= deadline:
+        return step.move(State.FAILED, "DeadlineExceeded",
+                         f"still active {step.spec.active_deadline_seconds}s after it started", *step.delete_pod())
+    return _later(_STEPS[state](step), deadline)
 
 
-def _cancel(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    """Stop the pod gracefully, wait until it is gone, then record the end."""
-    if pod is not None:
-        return Decision(actions=(DeletePod(pod.name),)) if not pod.deleting else NOTHING
-    why = "the Workload was deleted" if view.deleting else "spec.cancel was set"
-    state = view.status.state
+def _deadline(step: _Step) -> datetime.datetime | None:
+    """activeDeadlineSeconds counts from the first start (status.startTime), across attempts."""
+    seconds, started_at = step.spec.active_deadline_seconds, step.status.start_time
+    if seconds is None or started_at is None or step.status.state in (State.QUEUED, State.ORPHANED, State.PREPARING):
+        return None
+    return started_at + datetime.timedelta(seconds=seconds)
+
+
+def _finished(step: _Step) -> Decision:
+    ttl = step.spec.ttl_seconds_after_finished if step.view.spec is not None else None
+    if ttl is None or step.status.completion_time is None or step.view.deleting:
+        return NOTHING
+    expires = step.status.completion_time + datetime.timedelta(seconds=ttl)
+    return Decision(actions=(DeleteWorkload(),)) if step.now >= expires else Decision(recheck_at=expires)
+
+
+def _cancel(step: _Step) -> Decision:
+    """Stop gracefully: a service goes through stopping; anything else waits for its pod to go, then ends."""
+    why = "the Workload was deleted" if step.view.deleting else "spec.cancel was set"
+    state = step.status.state
+    if state is State.SERVING:
+        return step.move(State.STOPPING, "Stopping", why, *step.delete_pod())
+    if state is State.STOPPING:
+        return _stopping(step)
+    if step.pod is not None:
+        return Decision(actions=step.delete_pod())  # then wait until it is gone
     if state is State.ORPHANED:  # orphaned only leads back to the queue; cancel from there
-        return move(State.QUEUED, "Cancelling", why)
-    if state is State.STOPPING:  # a service shutting down ends as completed
-        return move(State.COMPLETED, "Stopped", why)
-    return move(State.CANCELLED, "Deleted" if view.deleting else "Cancelled", why)
+        return step.move(State.QUEUED, "Cancelling", why)
+    return step.move(State.CANCELLED, "Deleted" if step.view.deleting else "Cancelled", why)
 
 
-def _queued(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    assert view.spec is not None
-    attempts = view.status.attempts
-    if attempts >= view.spec.max_attempts:
-        return move(State.FAILED, "RetryLimitExceeded", f"{attempts} of {view.spec.max_attempts} attempts used")
-    name = pod_name(view.name, attempts + 1)
-    decision = move(State.PREPARING, "PodCreated", f"pod {name} created",
-                    attempts=attempts + 1, run=RunInfo(pod=name))
-    return dataclasses.replace(decision, actions=(CreatePod(attempts + 1),))
+def _queued(step: _Step) -> Decision:
+    status, spec = step.status, step.spec
+    if status.attempts >= spec.max_attempts:
+        return step.move(State.FAILED, "RetryLimitExceeded", f"{status.attempts} of {spec.max_attempts} attempts used")
+    last = status.history[-1] if status.history else None
+    if last is not None and last.from_state is State.ORPHANED:
+        not_before = last.at + step.policy.backoff(status.attempts)
+        if step.now < not_before:
+            return Decision(recheck_at=not_before)
+    if step.admission is not None and not step.admission.admitted:
+        a = step.admission
+        return step.note("WaitingForCapacity", f"position {a.position} of {a.queued} in the queue; "
+                                               f"{a.active} of {a.limit} workloads active")
+    attempt = status.attempts + 1
+    name = pod_name(step.view.name, attempt)
+    changes: dict[str, Any] = {"attempts": attempt, "run": RunInfo(pod=name)}
+    actions: tuple[Action, ...] = (CreatePod(attempt),)
+    if step.view.is_service:
+        actions = (CreateService(), *actions)
+        changes["endpoint"] = f"{service_name(step.view)}.{step.view.namespace}.svc:{spec.port}"
+    return step.move(State.PREPARING, "PodCreated", f"pod {name} created", *actions, **changes)
 
 
-def _preparing(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    assert view.spec is not None
-    status = view.status
+def _preparing(step: _Step) -> Decision:
+    status, spec, pod = step.status, step.spec, step.pod
     if pod is None:
-        if status.attempts >= view.spec.max_attempts:
-            return move(State.FAILED, "RetryLimitExceeded", f"the pod vanished and {status.attempts} of "
-                        f"{view.spec.max_attempts} attempts are used")
-        name = pod_name(view.name, status.attempts + 1)
+        if status.attempts >= spec.max_attempts:
+            return step.move(State.FAILED, "RetryLimitExceeded",
+                             f"the pod vanished and {status.attempts} of {spec.max_attempts} attempts are used")
+        name = pod_name(step.view.name, status.attempts + 1)
         recreated = status.model_copy(update={
             "attempts": status.attempts + 1, "reason": "PodRecreated",
             "message": f"the pod vanished while preparing; pod {name} created", "run": RunInfo(pod=name),
         })
-        return Decision(status=recreated, actions=(CreatePod(status.attempts + 1),))
+        return Decision(actions=(CreatePod(status.attempts + 1),), status=recreated)
     if (failure := failure_of(pod)) is not None:
-        return move(State.FAILED, *failure, run=run_info(pod))
+        return step.move(State.FAILED, *failure, run=run_info(pod))
     if started(pod):
-        return move(State.RUNNING, "Started", f"pod {pod.name} is running")
-    return NOTHING
+        return step.move(State.RUNNING, "Started", f"pod {pod.name} is running")
+    timeout = spec.preparing_timeout_seconds
+    since = status.history[-1].at  # when it entered preparing
+    if timeout is not None and step.now >= since + datetime.timedelta(seconds=timeout):
+        return step.move(State.FAILED, "PreparingTimeout",
+                         f"the pod did not start within {timeout}s ({pod.main.reason or pod.phase})", *step.delete_pod())
+    waiting = step.note(pod.main.reason, pod.main.message or pod.main.reason) if pod.main.reason else NOTHING
+    return _later(waiting, since + datetime.timedelta(seconds=timeout) if timeout is not None else None)
 
 
-def _running(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    assert view.spec is not None
-    if pod is None or pod.deleting:
-        return _lost(view, move, "the pod vanished while running")
+def _running(step: _Step) -> Decision:
+    pod = step.pod
+    if (loss := loss_of(pod)) is not None:
+        return _lost(step, *loss)
+    assert pod is not None
     if (failure := failure_of(pod)) is not None:
-        return move(State.FAILED, *failure, run=run_info(pod))
+        return step.move(State.FAILED, *failure, run=run_info(pod))
     if succeeded(pod):
-        return move(State.COLLECTING, "Succeeded", "the main container exited 0; collecting its result")
+        return step.move(State.COLLECTING, "Succeeded", "the main container exited 0; collecting its result")
+    if step.view.is_service and pod.ready:
+        return step.move(State.SERVING, "Ready", f"serving at {step.status.endpoint}")
     return NOTHING
 
 
-def _lost(view: WorkloadView, move: Any, why: str) -> Decision:
+def _lost(step: _Step, reason: str, message: str) -> Decision:
     """A worker lost to the infrastructure is not the user's failure: re-queue while attempts remain."""
-    assert view.spec is not None
-    if view.status.attempts >= view.spec.max_attempts:
-        return move(State.FAILED, "RetryLimitExceeded", f"{why}; {view.status.attempts} of "
-                    f"{view.spec.max_attempts} attempts used")
-    return move(State.ORPHANED, "PodLost", why)
+    status, spec = step.status, step.spec
+    if status.attempts >= spec.max_attempts:
+        return step.move(State.FAILED, "RetryLimitExceeded",
+                         f"{message}; {status.attempts} of {spec.max_attempts} attempts used", *step.delete_pod())
+    return step.move(State.ORPHANED, reason, message, *step.delete_pod())
 
 
-def _collecting(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    if pod is None:
-        return move(State.COMPLETED, "Completed", "the pod vanished before its result was collected")
-    return move(State.COMPLETED, "Completed", "the result was collected", run=run_info(pod))
+def _collecting(step: _Step) -> Decision:
+    if step.pod is None:
+        return step.move(State.COMPLETED, "Completed", "the pod vanished before its result was collected")
+    return step.move(State.COMPLETED, "Completed", "the result was collected", run=run_info(step.pod))
 
 
-def _orphaned(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    return move(State.QUEUED, "Requeued", "the worker was lost; waiting for a new one")
+def _orphaned(step: _Step) -> Decision:
+    at = step.now + step.policy.backoff(step.status.attempts)
+    return step.move(State.QUEUED, "Requeued", f"the worker was lost; attempt {step.status.attempts + 1} "
+                                               f"not before {at.strftime('%H:%M:%S')} UTC")
 
 
-def _serving(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    if pod is None or pod.deleting:
-        return _lost(view, move, "the pod vanished while serving")
+def _serving(step: _Step) -> Decision:
+    pod = step.pod
+    if (loss := loss_of(pod)) is not None:
+        return _lost(step, *loss)
+    assert pod is not None
     if (failure := failure_of(pod)) is not None:
-        return move(State.FAILED, *failure, run=run_info(pod))
+        return step.move(State.FAILED, *failure, run=run_info(pod))
+    if pod.main.terminated:  # exited 0 on its own: it is stopping, not serving
+        return step.move(State.STOPPING, "ServerExited", "the server exited by itself")
+    ready = step.status.condition(ConditionType.READY)
+    was_ready = ready is not None and ready.status == ConditionStatus.TRUE
+    if bool(pod.ready) != was_ready:
+        reason, message = ("Ready", "the server is ready again") if pod.ready else (
+            "NotReady", "the server stopped answering its readiness probe")
+        return Decision(status=set_readiness(step.status, bool(pod.ready), reason=reason, message=message,
+                                             now=step.now, generation=step.view.generation))
     return NOTHING
 
 
-def _stopping(view: WorkloadView, pod: PodSummary | None, move: Any) -> Decision:
-    if pod is None or succeeded(pod):
-        return move(State.COMPLETED, "Stopped", "the server stopped")
+def _stopping(step: _Step) -> Decision:
+    pod = step.pod
+    if pod is None or stopped_cleanly(pod):
+        run = {"run": run_info(pod)} if pod is not None else {}
+        return step.move(State.COMPLETED, "Stopped", "the server stopped", *step.delete_pod(), **run)
     if (failure := failure_of(pod)) is not None:
-        return move(State.FAILED, *failure, run=run_info(pod))
+        return step.move(State.FAILED, *failure, *step.delete_pod(), run=run_info(pod))
     return NOTHING
 
 
@@ -281,3 +465,13 @@ _STEPS = {
     State.SERVING: _serving,
     State.STOPPING: _stopping,
 }
+
+
+def creation_failed(view: WorkloadView, message: str, now: datetime.datetime, policy: Policy = Policy()) -> Decision:
+    """A pod (or Service) could not be created: say so, keep the state and the attempt, try again later."""
+    status = view.status
+    retry = now + policy.backoff(status.attempts + 1)
+    if (status.reason, status.message) == ("PodCreationFailed", message):
+        return Decision(recheck_at=retry)
+    return Decision(status=status.model_copy(update={"reason": "PodCreationFailed", "message": message}),
+                    recheck_at=retry)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +32,8 @@ class PodSummary:
     reason: str = ""             # the pod's own reason, e.g. DeadlineExceeded, Evicted
     message: str = ""
     deleting: bool = False       # has a deletionTimestamp: going away
+    ready: bool | None = False   # the pod's Ready condition; None when Unknown (its node stopped reporting)
+    disruption: str = ""         # the reason of a DisruptionTarget=True condition (preemption, eviction, taint…)
 
 
 def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
@@ -53,10 +54,15 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
         waiting = state.get("waiting") or {}
         container = MainContainer(reason=waiting.get("reason") or "", message=waiting.get("message") or "")
     meta = body.get("metadata") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    ready_status = (conditions.get("Ready") or {}).get("status")
+    disruption = conditions.get("DisruptionTarget") or {}
     return PodSummary(
         name=meta.get("name", ""), phase=status.get("phase") or "Pending", main=container,
         reason=status.get("reason") or "", message=status.get("message") or "",
         deleting=bool(meta.get("deletionTimestamp")),
+        ready=None if ready_status == "Unknown" else ready_status == "True",
+        disruption=(disruption.get("reason") or "DisruptionTarget") if disruption.get("status") == "True" else "",
     )
 
 
@@ -71,5 +77,3 @@ def parse_result(message: str) -> Any:
         return data
 
 
-def _parse_time(value: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

@@ -72,6 +72,15 @@ class Resources(_Model):
     )
 
 
+def _is_extended(resource: str) -> bool:
+    """Extended resources (GPUs and other devices) are named with a domain, outside kubernetes.io."""
+    return "/" in resource and not resource.split("/", 1)[0].endswith("kubernetes.io")
+
+
+def _whole(quantity: int | str) -> bool:
+    return isinstance(quantity, int) or quantity.isdigit()
+
+
 class WorkloadSpec(_Model):
     type: WorkloadType = Field(WorkloadType.BATCH, description="batch (runs to completion) or service (serves until stopped). Default batch.")
     image: str = Field(min_length=1, max_length=512, pattern=r"^\S+$", description="Container image of the main container.")
@@ -88,7 +97,8 @@ class WorkloadSpec(_Model):
         "/", min_length=1, max_length=1024, pattern=r"^/", description="type: service only: HTTP path of the readiness probe. Default /.",
     )
     max_attempts: int = Field(3, ge=1, le=100, description="How many pods may be started in all, counting re-queues after a lost worker. Default 3.")
-    active_deadline_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with DeadlineExceeded after this long active. Default none.")
+    active_deadline_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with DeadlineExceeded this long after it started running. Default none.")
+    preparing_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with PreparingTimeout when the pod has not started after this long. Default none.")
     ttl_seconds_after_finished: int | None = Field(None, ge=0, le=31_536_000, description="Delete the finished Workload after this long. Default: kept.")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher is admitted first; ties go by creation time. Default 0.")
     cancel: bool = Field(False, description="Set true to stop the workload; refused once it is finished. Default false.")
@@ -100,6 +110,19 @@ class WorkloadSpec(_Model):
             raise ValueError("port is required for type: service")
         if self.type is WorkloadType.BATCH and self.port is not None:
             raise ValueError("port is only used by type: service")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _devices(self) -> WorkloadSpec:
+        """Devices cannot be overcommitted: whole numbers, and a request needs an equal limit (as the API server says)."""
+        for kind, amounts in (("requests", self.resources.requests), ("limits", self.resources.limits)):
+            for name, quantity in amounts.items():
+                if _is_extended(name) and not _whole(quantity):
+                    raise ValueError(f"resources.{kind}.{name} must be a whole number (devices are not divisible)")
+        for name, quantity in self.resources.requests.items():
+            if _is_extended(name) and str(self.resources.limits.get(name)) != str(quantity):
+                raise ValueError(f"resources.limits.{name} must be set and equal to the request "
+                                 "(devices cannot be overcommitted)")
         return self
 
 

@@ -107,6 +107,7 @@ class WorkloadStatus(_Model):
     start_time: Time | None = Field(None, description="When the workload first started running.")
     completion_time: Time | None = Field(None, description="When it reached a terminal state.")
     run: RunInfo | None = Field(None, description="The current attempt's pod and its outcome.")
+    endpoint: str | None = Field(None, max_length=512, description="type: service: where the server answers (host:port in the cluster).")
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -147,6 +148,17 @@ def set_condition(
         last_transition_time=since, observed_generation=generation,
     )
     return [new if c.type == type_ else c for c in conditions] if old is not None else [*conditions, new]
+
+
+def set_readiness(
+    status: WorkloadStatus, ready: bool, *, reason: str, message: str, now: datetime.datetime, generation: int | None,
+) -> WorkloadStatus:
+    """A serving workload's Ready condition follows its server's readiness (no transition)."""
+    conditions = set_condition(
+        status.conditions, ConditionType.READY, ConditionStatus.TRUE if ready else ConditionStatus.FALSE,
+        reason=reason, message=message, now=now, generation=generation,
+    )
+    return status.model_copy(update={"conditions": conditions, "reason": reason, "message": truncate(message)})
 
 
 def apply_transition(

@@ -1,0 +1,212 @@
+"""Issue-5 rules of decide(): worker loss, backoff, admission, services, deadlines, TTL, nothing stuck."""
+
+import datetime
+
+import pytest
+
+from tests.unit.test_decide import NOW, RUNNING, exited, pod, view
+from workload_operator.lifecycle import ConditionStatus, ConditionType, State
+from workload_operator.lifecycle.decide import (
+    Admission, CreatePod, CreateService, DeletePod, DeleteService, DeleteWorkload, Policy, RemoveFinalizer,
+    creation_failed, decide, failure_of, loss_of,
+)
+from workload_operator.lifecycle.pods import summarize_pod
+
+SERVICE = {"type": "service", "port": 8888, "readinessPath": "/api"}
+
+
+def later(seconds: float) -> datetime.datetime:
+    return NOW + datetime.timedelta(seconds=seconds)
+
+
+def k8s_pod(phase="Running", *, reason="", conditions=(), main=RUNNING, deleting=False):
+    meta = {"name": "train-1", **({"deletionTimestamp": "x"} if deleting else {})}
+    status = {"phase": phase, "reason": reason, "conditions": [dict(c) for c in conditions],
+              "containerStatuses": [{"name": "main", "state": main}]}
+    return summarize_pod({"metadata": meta, "status": status})
+
+
+# --- loss versus failure: the classification table --------------------------------------------
+
+LOSS_TABLE = [
+    ("deleted", None, ("PodDeleted", None)),
+    ("being-deleted", k8s_pod(deleting=True), ("PodDeleted", None)),
+    ("evicted", k8s_pod("Failed", reason="Evicted"), ("Evicted", None)),
+    ("preempted", k8s_pod(conditions=[{"type": "DisruptionTarget", "status": "True",
+                                       "reason": "PreemptionByScheduler"}]), ("PreemptionByScheduler", None)),
+    ("node-unknown", k8s_pod(conditions=[{"type": "Ready", "status": "Unknown"}]), ("NodeLost", None)),
+    ("node-lost", k8s_pod(reason="NodeLost", conditions=[{"type": "Ready", "status": "False"}]), ("NodeLost", None)),
+    ("exit-code", k8s_pod("Failed", main=exited(2, "Error")), (None, "ExitCode")),
+    ("oom", k8s_pod("Failed", main=exited(137, "OOMKilled")), (None, "OOMKilled")),
+    ("deadline", k8s_pod("Failed", reason="DeadlineExceeded"), (None, "DeadlineExceeded")),
+    ("healthy", k8s_pod(conditions=[{"type": "Ready", "status": "True"}]), (None, None)),
+    ("disruption-false", k8s_pod(conditions=[{"type": "DisruptionTarget", "status": "False"}]), (None, None)),
+]
+
+
+@pytest.mark.parametrize(("case", "the_pod", "expected"), LOSS_TABLE, ids=[c[0] for c in LOSS_TABLE])
+def test_loss_or_failure(case, the_pod, expected):
+    loss = loss_of(the_pod)
+    failure = failure_of(the_pod) if the_pod is not None and loss is None else None
+    assert ((loss or (None,))[0], (failure or (None,))[0]) == expected
+
+
+@pytest.mark.parametrize("state", ["running", "serving"])
+def test_a_lost_worker_is_orphaned_and_its_pod_cleaned_up(state):
+    spec = SERVICE if state == "serving" else {}
+    evicted = k8s_pod("Failed", reason="Evicted")
+    decision = decide(view(state, spec=spec), evicted, NOW)
+    assert (decision.status.state, decision.status.reason) == (State.ORPHANED, "Evicted")
+    assert decision.actions == (DeletePod("train-1"),)
+
+
+def test_an_oom_is_a_failure_not_a_loss():
+    decision = decide(view("running"), k8s_pod("Failed", main=exited(137, "OOMKilled")), NOW)
+    assert (decision.status.state, decision.status.reason) == (State.FAILED, "OOMKilled")
+
+
+def test_a_lost_worker_past_the_retry_limit_fails():
+    decision = decide(view("serving", spec={**SERVICE, "maxAttempts": 1}), None, NOW)
+    assert (decision.status.state, decision.status.reason) == (State.FAILED, "RetryLimitExceeded")
+
+
+# --- backoff -----------------------------------------------------------------------------------
+
+def test_a_requeued_workload_waits_out_an_exponential_capped_backoff():
+    policy = Policy(backoff_base=10, backoff_cap=60)
+    assert [policy.backoff(n).total_seconds() for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+    orphaned = view("orphaned", attempts=2)
+    requeued = decide(orphaned, None, NOW, policy=policy)
+    assert (requeued.status.state, requeued.status.reason) == (State.QUEUED, "Requeued")
+    queued = view_with(orphaned, requeued.status)
+    waiting = decide(queued, None, later(19), policy=policy)
+    assert not waiting and waiting.recheck_at == later(20)
+    admitted = decide(queued, None, later(20), policy=policy)
+    assert admitted.status.state == State.PREPARING and admitted.actions == (CreatePod(3),)
+
+
+def view_with(base, status):
+    return type(base)(**{**base.__dict__, "status": status})
+
+
+# --- admission ---------------------------------------------------------------------------------
+
+def test_a_queued_workload_says_why_it_waits_and_its_position():
+    full = Admission(admitted=False, position=2, queued=3, active=4, limit=4)
+    decision = decide(view("queued"), None, NOW, admission=full)
+    assert decision.status.state == State.QUEUED and decision.actions == ()
+    assert decision.status.reason == "WaitingForCapacity"
+    assert decision.status.message == "position 2 of 3 in the queue; 4 of 4 workloads active"
+    assert not decide(view_with(view("queued"), decision.status), None, NOW, admission=full)  # said once
+
+
+def test_an_admitted_workload_starts():
+    decision = decide(view("queued"), None, NOW, admission=Admission(True, 1, 1, 3, 4))
+    assert decision.status.state == State.PREPARING
+
+
+# --- services ----------------------------------------------------------------------------------
+
+def ready_pod(ready=True, main=RUNNING):
+    return k8s_pod(conditions=[{"type": "Ready", "status": "True" if ready else "False"}], main=main)
+
+
+def test_a_service_gets_its_service_and_endpoint_with_the_pod():
+    decision = decide(view("queued", spec=SERVICE), None, NOW)
+    assert decision.actions == (CreateService(), CreatePod(1))
+    assert decision.status.endpoint == "train.ml.svc:8888"
+
+
+def test_a_service_serves_once_ready():
+    assert not decide(view("running", spec=SERVICE), ready_pod(False), NOW)
+    decision = decide(view("running", spec=SERVICE), ready_pod(True), NOW)
+    assert (decision.status.state, decision.status.reason) == (State.SERVING, "Ready")
+    assert decision.status.condition(ConditionType.READY).status == ConditionStatus.TRUE
+
+
+def test_a_batch_workload_ignores_readiness():
+    assert not decide(view("running"), ready_pod(True), NOW)
+
+
+def test_readiness_flaps_without_leaving_serving():
+    serving = view("serving", spec=SERVICE)
+    lost = decide(serving, ready_pod(False), NOW)
+    assert lost.status.state == State.SERVING and lost.status.transitions == serving.status.transitions
+    assert lost.status.condition(ConditionType.READY).status == ConditionStatus.FALSE
+    assert lost.status.reason == "NotReady"
+    back = decide(view_with(serving, lost.status), ready_pod(True), later(5))
+    assert back.status.condition(ConditionType.READY).status == ConditionStatus.TRUE
+    assert back.status.reason == "Ready"
+    assert not decide(view_with(serving, back.status), ready_pod(True), later(6))
+
+
+def test_cancelling_a_service_stops_it_gracefully():
+    serving = view("serving", spec={**SERVICE, "cancel": True})
+    stopping = decide(serving, ready_pod(), NOW)
+    assert (stopping.status.state, stopping.actions) == (State.STOPPING, (DeletePod("train-1"),))
+
+
+@pytest.mark.parametrize(("exit_code", "state"), [(0, State.COMPLETED), (143, State.COMPLETED), (1, State.FAILED)])
+def test_a_stopping_service_ends_by_how_it_exited(exit_code, state):
+    stopping = view("stopping", spec={**SERVICE, "cancel": True})
+    decision = decide(stopping, k8s_pod("Failed" if exit_code else "Succeeded", main=exited(exit_code)), NOW)
+    assert decision.status.state == state
+
+
+def test_a_stopping_service_whose_pod_is_gone_completed():
+    assert decide(view("stopping", spec=SERVICE), None, NOW).status.state == State.COMPLETED
+
+
+def test_cancelling_before_serving_is_cancelled():
+    assert decide(view("preparing", spec={**SERVICE, "cancel": True}), None, NOW).status.state == State.CANCELLED
+
+
+def test_deleting_a_finished_service_removes_its_service():
+    decision = decide(view("completed", spec=SERVICE, deleting=True), None, NOW)
+    assert decision.actions == (DeleteService(), RemoveFinalizer())
+
+
+# --- deadlines, TTL, nothing stuck --------------------------------------------------------------
+
+def running_since(seconds_ago: float, **spec):
+    base = view("running", spec=spec)
+    return view_with(base, base.status.model_copy(update={"start_time": NOW - datetime.timedelta(seconds=seconds_ago)}))
+
+
+def test_the_active_deadline_fails_the_workload_and_kills_the_pod():
+    decision = decide(running_since(61, activeDeadlineSeconds=60), pod("Running", main=RUNNING), NOW)
+    assert (decision.status.state, decision.status.reason) == (State.FAILED, "DeadlineExceeded")
+    assert decision.actions == (DeletePod("train-1"),)
+
+
+def test_before_the_deadline_the_operator_checks_again_at_it():
+    decision = decide(running_since(10, activeDeadlineSeconds=60), pod("Running", main=RUNNING), NOW)
+    assert not decision and decision.recheck_at == later(50)
+
+
+def test_the_ttl_deletes_a_finished_workload_when_it_expires():
+    done = view("completed", spec={"ttlSecondsAfterFinished": 30})
+    finished_at = done.status.completion_time
+    assert decide(done, None, finished_at + datetime.timedelta(seconds=10)).recheck_at == finished_at + datetime.timedelta(seconds=30)
+    assert decide(done, None, finished_at + datetime.timedelta(seconds=30)).actions == (DeleteWorkload(),)
+
+
+def test_a_waiting_pod_shows_why_and_times_out():
+    pulling = pod("Pending", main={"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}})
+    preparing = view("preparing", spec={"preparingTimeoutSeconds": 120})
+    noted = decide(preparing, pulling, NOW)
+    assert (noted.status.state, noted.status.reason, noted.status.message) == (
+        State.PREPARING, "ImagePullBackOff", "pull access denied")
+    assert noted.recheck_at == preparing.status.history[-1].at + datetime.timedelta(seconds=120)
+    timed_out = decide(preparing, pulling, preparing.status.history[-1].at + datetime.timedelta(seconds=120))
+    assert (timed_out.status.state, timed_out.status.reason) == (State.FAILED, "PreparingTimeout")
+    assert timed_out.actions == (DeletePod("train-1"),)
+
+
+def test_a_pod_that_cannot_be_created_says_so_once_and_is_retried_later():
+    queued = view("queued")
+    first = creation_failed(queued, "pods \"train-1\" is forbidden: exceeded quota", NOW)
+    assert (first.status.state, first.status.reason, first.status.attempts) == (State.QUEUED, "PodCreationFailed", 0)
+    assert first.recheck_at > NOW
+    again = creation_failed(view_with(queued, first.status), "pods \"train-1\" is forbidden: exceeded quota", NOW)
+    assert again.status is None and again.recheck_at > NOW
