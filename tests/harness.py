@@ -8,6 +8,7 @@ emulator and against a real kube-apiserver (with the kubeconfig's credentials).
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 import os
@@ -48,6 +49,16 @@ async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout:
             return last
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last seen: {last!r})")
+
+
+def parse_time(stamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+async def pass_time_until(stamp: str, seconds: float) -> None:
+    """Let wall-clock time pass to ``stamp + seconds`` (a time the scenario reads from the status), plus a margin."""
+    moment = parse_time(stamp) + datetime.timedelta(seconds=seconds + 0.2)
+    await asyncio.sleep(max(0.0, (moment - datetime.datetime.now(datetime.UTC)).total_seconds()))
 
 
 def assert_valid_history(workload: dict[str, Any]) -> list[tuple[str | None, str]]:

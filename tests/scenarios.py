@@ -8,12 +8,10 @@ exactly one per transition.
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness import Cluster, Operator, assert_valid_history, wait_for
+from tests.harness import Cluster, Operator, assert_valid_history, parse_time, pass_time_until, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -252,12 +250,8 @@ async def test_the_backoff_survives_a_restart(cluster: Cluster, operator: Operat
     await cluster.wait_pod("steady-2")
     workload = await cluster.wait_state("steady", "preparing")
     assert workload["status"]["history"][-1]["at"] >= requeued_at
-    delay = _seconds(workload["status"]["history"][-1]["at"]) - _seconds(requeued_at)
+    delay = (parse_time(workload["status"]["history"][-1]["at"]) - parse_time(requeued_at)).total_seconds()
     assert delay >= 1, f"re-admitted {delay}s after the loss: the 2s backoff was not respected"
-
-
-def _seconds(stamp: str) -> float:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 # --- queueing --------------------------------------------------------------------------------
@@ -326,3 +320,64 @@ async def test_a_pod_stuck_preparing_says_why_and_times_out(cluster: Cluster):
     workload = await cluster.wait_state("stuck", "failed")
     assert workload["status"]["reason"] == "PreparingTimeout"
     assert "ImagePullBackOff" in [e["reason"] for e in await cluster.events_for("stuck")]
+
+
+# --- restarts in the middle ----------------------------------------------------------------------
+
+async def test_a_deadline_that_passes_while_the_operator_is_down_fails_it_on_return(cluster: Cluster, operator: Operator):
+    await cluster.create_workload("late", activeDeadlineSeconds=2)
+    await cluster.wait_pod("late-1")
+    await cluster.pod_running("late-1")
+    running = await cluster.wait_state("late", "running", timeout=2)
+    await operator.stop()
+    await pass_time_until(running["status"]["startTime"], 2)  # the deadline passes while nobody watches
+    await operator.start()
+    workload = await cluster.wait_state("late", "failed")
+    assert workload["status"]["reason"] == "DeadlineExceeded"
+
+
+async def test_a_ttl_that_passes_while_the_operator_is_down_deletes_it_on_return(cluster: Cluster, operator: Operator):
+    await cluster.create_workload("expired", ttlSecondsAfterFinished=1)
+    await cluster.wait_pod("expired-1")
+    await cluster.pod_exited("expired-1", 0)
+    completed = await cluster.wait_state("expired", "completed")
+    await operator.stop()
+    await pass_time_until(completed["status"]["completionTime"], 1)  # the TTL passes while nobody watches
+    await operator.start()
+    await cluster.wait_gone("expired")
+
+
+async def test_readiness_lost_while_the_operator_is_down_is_seen_on_return(cluster: Cluster, operator: Operator):
+    await cluster.create_workload("notebook", **SERVICE)
+    await cluster.wait_pod("notebook-1")
+    await cluster.pod_ready("notebook-1")
+    await cluster.wait_state("notebook", "serving")
+    await operator.stop()
+    await cluster.pod_ready("notebook-1", ready=False)
+    await operator.start()
+
+    async def not_ready():
+        workload = await cluster.workload("notebook")
+        ready = {c["type"]: c["status"] for c in workload["status"]["conditions"]}["Ready"]
+        return workload if ready == "False" else None
+
+    workload = await wait_for(not_ready, "Ready=False after the restart")
+    assert workload["status"]["state"] == "serving"
+
+
+async def test_the_queue_limit_holds_across_a_restart(cluster: Cluster, operator: Operator, monkeypatch):
+    await operator.stop()
+    monkeypatch.setenv("WORKLOAD_OPERATOR_MAX_ACTIVE_PER_NAMESPACE", "1")
+    await operator.start()
+    await cluster.start_running("holder")
+    await cluster.create_workload("waiter")
+    await cluster.wait_state("waiter", "queued")
+    await operator.stop()
+    await operator.start()
+    # Whatever the order of the initial events, the waiter may not start while the holder is active.
+    await cluster.pod_exited("holder-1", 0)
+    await cluster.wait_pod("waiter-1")
+    holder = await cluster.workload("holder")
+    waiter = await cluster.workload("waiter")
+    assert holder["status"]["state"] == "completed"
+    assert waiter["status"]["history"][-1]["at"] >= holder["status"]["completionTime"]
