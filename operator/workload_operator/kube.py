@@ -22,6 +22,7 @@ from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
 from workload_operator.lifecycle.status import WorkloadStatus
 
 JSON_PATCH = "application/json-patch+json"
+USER_AGENT = "workload-operator/0.1.0"
 logger = logging.getLogger(__name__)
 
 
@@ -100,7 +101,9 @@ class Kube:
 
     @classmethod
     def from_environment(cls) -> Kube:
-        return cls(kubernetes.client.ApiClient(load_configuration()))
+        api_client = kubernetes.client.ApiClient(load_configuration())
+        api_client.user_agent = USER_AGENT  # tells the operator's requests apart in audit logs (and in tests)
+        return cls(api_client)
 
     def connection_info(self) -> Any:
         """The same credentials for kopf's own HTTP stack (its watches) as for this client."""
