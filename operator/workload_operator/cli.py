@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import pathlib
 import sys
 from collections.abc import Sequence
 
 from workload_operator import crd
 from workload_operator.lifecycle import mermaid_diagram
-
-
-def _not_yet(issue: str) -> int:
-    print(f"workload-operator: not yet: this subcommand arrives with the issue {issue!r}", file=sys.stderr)
-    return 2
 
 
 def run(namespaces: list[str], *, verbose: bool, liveness: str | None) -> int:
@@ -49,7 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("--backoff", type=float, metavar="SECONDS",
                             help="wait before the next attempt after a lost worker; doubles per attempt (default 10)")
     run_parser.add_argument("--backoff-cap", type=float, metavar="SECONDS", help="the longest backoff (default 300)")
-    commands.add_parser("dev", help="run a local control plane, the operator and the examples")
+    dev_parser = commands.add_parser("dev", help="run a local control plane, the operator, a simulated kubelet and the examples")
+    dev_parser.add_argument("--examples", default="examples", metavar="DIR", help="Workload manifests to apply (default %(default)s)")
+    dev_parser.add_argument("--kubeconfig", metavar="PATH", help="use this cluster instead (the simulated kubelet is off)")
+    dev_parser.add_argument("--until-settled", action="store_true", help="stop when every example has finished")
+    dev_parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long (exit code 1)")
+    dev_parser.add_argument("-v", "--verbose", action="store_true", help="show the operator's logs too")
     commands.add_parser("crd", help="print the Workload CRD (kubectl apply -f -)")
     commands.add_parser("diagram", help="print the lifecycle as a Mermaid state diagram")
     args = parser.parse_args(argv)
@@ -68,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.environ[POLICY_ENV[field]] = str(value)
         return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness)
     elif args.command == "dev":
-        return _not_yet("Ship it: local control plane as the default")
+        from workload_operator.dev import dev
+
+        return asyncio.run(dev(pathlib.Path(args.examples), kubeconfig=args.kubeconfig,
+                               until_settled=args.until_settled, timeout=args.timeout, verbose=args.verbose))
     return 0
 
 

@@ -13,6 +13,7 @@ import os
 import pathlib
 import time
 import uuid
+from collections.abc import Iterator
 
 import kubernetes
 import pytest
@@ -21,12 +22,17 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.harness import AuditRecorder, Cluster, Operator
 from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.devcluster import control_plane
 from workload_operator.kube import Kube
 
 KUBECONFIG_ENV = "WORKLOAD_TEST_KUBECONFIG"
 CRD_PATH = pathlib.Path(__file__).parents[2] / "crds" / "workloads.yaml"
-SKIP_REASON = (f"cluster tier: set {KUBECONFIG_ENV} to the kubeconfig of a real kube-apiserver to run it "
-               "(CI has none: no registry here ships kube-apiserver and there is no Docker engine)")
+SKIP_REASON = (f"cluster tier: set {KUBECONFIG_ENV} to the kubeconfig of a real kube-apiserver, or KUBEBUILDER_ASSETS "
+               "to envtest binaries, to run it (CI has neither: no registry here ships kube-apiserver)")
+
+
+def _has_api_server() -> bool:
+    return bool(os.environ.get(KUBECONFIG_ENV)) or control_plane.binaries() is not None
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m filters on the marker added here
@@ -35,13 +41,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in pathlib.Path(item.fspath).parents:
             item.add_marker(pytest.mark.cluster)
-            if not os.environ.get(KUBECONFIG_ENV):
+            if not _has_api_server():
                 item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
 @pytest.fixture(scope="session")
-def kubeconfig() -> pathlib.Path:
-    return pathlib.Path(os.environ[KUBECONFIG_ENV]).expanduser()
+def kubeconfig() -> Iterator[pathlib.Path]:
+    """The given cluster's kubeconfig, or one of etcd + kube-apiserver started from envtest binaries."""
+    if os.environ.get(KUBECONFIG_ENV):
+        yield pathlib.Path(os.environ[KUBECONFIG_ENV]).expanduser()
+        return
+    binaries = control_plane.binaries()
+    assert binaries is not None  # else the tier is skipped at collection
+    with control_plane.real_control_plane(*binaries) as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

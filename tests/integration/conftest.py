@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.harness import AuditRecorder, Cluster, Operator, write_kubeconfig
-from tests.integration.emulator import KubeAPIServer
+from workload_operator.devcluster.emulator import KubeAPIServer
 
 WORKLOAD_CRD = Path(__file__).parents[2] / 'crds' / 'workloads.yaml'
 

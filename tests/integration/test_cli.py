@@ -6,7 +6,7 @@ import kmock
 import pytest
 
 from tests.harness import write_kubeconfig
-from tests.integration.emulator import KubeAPIServer
+from workload_operator.devcluster.emulator import KubeAPIServer
 from workload_operator.cli import main
 
 

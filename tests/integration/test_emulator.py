@@ -15,7 +15,7 @@ from kopf._cogs.configs.configuration import OperatorSettings
 from kopf._cogs.structs import credentials, references
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.emulator import KubeAPIServer
+from workload_operator.devcluster.emulator import KubeAPIServer
 
 GROUP, VERSION, PLURAL = 'ml.lifecycle.dev', 'v1alpha1', 'workloads'
 WLS = f'/apis/{GROUP}/{VERSION}/namespaces/ns/{PLURAL}'

@@ -1,0 +1,155 @@
+"""Start an API server for development and the cluster tier, and stop it leaving nothing behind.
+
+A real one (etcd + kube-apiserver) when binaries are given by the envtest convention:
+``KUBEBUILDER_ASSETS`` (a folder with ``kube-apiserver`` and ``etcd``), or ``TEST_ASSET_KUBE_APISERVER``
+and ``TEST_ASSET_ETCD``. Otherwise kmock's emulated API, taught real API-server behaviour.
+
+A bare kube-apiserver needs: etcd; a serving certificate (it makes a self-signed one in --cert-dir);
+a way to authenticate (a token file with an admin in system:masters); a service-account issuer with a
+signing key pair; a service cluster IP range. With no controller-manager, the ServiceAccount admission
+plugin is disabled (no default service account will ever exist) and the endpoint reconciler is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import yaml
+
+from workload_operator import crd
+
+READY_TIMEOUT = 60.0
+
+
+def binaries() -> tuple[pathlib.Path, pathlib.Path] | None:
+    """(kube-apiserver, etcd) from the envtest variables, or None when they do not name both."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    apiserver = os.environ.get("TEST_ASSET_KUBE_APISERVER") or (assets and os.path.join(assets, "kube-apiserver"))
+    etcd = os.environ.get("TEST_ASSET_ETCD") or (assets and os.path.join(assets, "etcd"))
+    if not apiserver or not etcd:
+        return None
+    found = pathlib.Path(apiserver), pathlib.Path(etcd)
+    for path in found:
+        if not os.access(path, os.X_OK):
+            raise FileNotFoundError(f"{path} is not an executable (from KUBEBUILDER_ASSETS / TEST_ASSET_*)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_kubeconfig(path: pathlib.Path, server: str, token: str, *, insecure: bool = False) -> pathlib.Path:
+    cluster: dict[str, Any] = {"server": server, **({"insecure-skip-tls-verify": True} if insecure else {})}
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
+        "clusters": [{"name": "dev", "cluster": cluster}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "admin", "namespace": "default"}}],
+    }))
+    return path
+
+
+def _signing_key(folder: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = folder / "sa.key", folder / "sa.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], what: str) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # its own self-signed certificate
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(request, timeout=2, context=context) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} was not ready within {READY_TIMEOUT:.0f}s")
+
+
+@contextlib.contextmanager
+def real_control_plane(apiserver: pathlib.Path, etcd: pathlib.Path) -> Iterator[pathlib.Path]:
+    """etcd and kube-apiserver on loopback, in a temporary folder; yields the kubeconfig's path."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-dev-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        client, peer, secure = _free_port(), _free_port(), _free_port()
+        etcd_log = open(folder / "etcd.log", "wb")  # noqa: SIM115 (closed with the folder)
+        processes.append(subprocess.Popen([
+            str(etcd), "--data-dir", str(folder / "etcd"), "--name", "dev",
+            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"dev=http://127.0.0.1:{peer}", "--unsafe-no-fsync",
+        ], stdout=etcd_log, stderr=subprocess.STDOUT))
+        _wait_ready(f"http://127.0.0.1:{client}/health", None, processes[-1], "etcd")
+
+        token = secrets.token_hex(16)
+        (folder / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
+        private, public = _signing_key(folder)
+        apiserver_log = open(folder / "kube-apiserver.log", "wb")  # noqa: SIM115
+        processes.append(subprocess.Popen([
+            str(apiserver), "--etcd-servers", f"http://127.0.0.1:{client}",
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(secure),
+            "--cert-dir", str(folder / "certs"), "--token-auth-file", str(folder / "tokens.csv"),
+            "--authorization-mode", "RBAC",
+            "--service-account-issuer", "https://kubernetes.default.svc",
+            "--service-account-key-file", str(public), "--service-account-signing-key-file", str(private),
+            "--service-cluster-ip-range", "10.0.0.0/24",
+            "--disable-admission-plugins", "ServiceAccount", "--endpoint-reconciler-type", "none",
+        ], stdout=apiserver_log, stderr=subprocess.STDOUT))
+        _wait_ready(f"https://127.0.0.1:{secure}/readyz", token, processes[-1], "kube-apiserver")
+        yield write_kubeconfig(folder / "kubeconfig", f"https://127.0.0.1:{secure}", token, insecure=True)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def emulated_control_plane() -> AsyncIterator[pathlib.Path]:
+    """kmock's emulated API in this process (no schema, no CEL); yields the kubeconfig's path."""
+    import kmock
+
+    from workload_operator.devcluster.emulator import KubeAPIServer
+
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-dev-"))
+    try:
+        async with KubeAPIServer() as api, kmock.Server(api):
+            api.register_crd(yaml.safe_load(crd.render()))  # the emulator has no apiextensions API
+            yield write_kubeconfig(folder / "kubeconfig", str(api.url).rstrip("/"), "dev")
+            await api.close_watches()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
