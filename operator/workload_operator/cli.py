@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("-v", "--verbose", action="store_true", help="log kopf's and the operator's debug messages")
     run_parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
                             help="serve a liveness endpoint here (default %(default)s); 'off' to disable")
+    run_parser.add_argument("--metrics-port", type=int, default=9090, metavar="PORT",
+                            help="serve Prometheus metrics on this port (default %(default)s; 0 to disable)")
     run_parser.add_argument("--max-active", type=int, metavar="N",
                             help="at most N workloads active at once in all namespaces served (default: no limit)")
     run_parser.add_argument("--max-active-per-namespace", type=int, metavar="N",
@@ -60,13 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "diagram":
         print(mermaid_diagram())
     elif args.command == "run":
-        from workload_operator.handlers import POLICY_ENV
+        from workload_operator.handlers import METRICS_PORT_ENV, POLICY_ENV
 
         options = {"max_active": args.max_active, "max_active_per_namespace": args.max_active_per_namespace,
                    "backoff_base": args.backoff, "backoff_cap": args.backoff_cap}
-        for field, value in options.items():  # the handlers read their policy from the environment
+        for field, value in options.items():  # the handlers read their settings from the environment
             if value is not None:
                 os.environ[POLICY_ENV[field]] = str(value)
+        if args.metrics_port:
+            os.environ[METRICS_PORT_ENV] = str(args.metrics_port)
         return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness)
     elif args.command == "dev":
         from workload_operator.dev import dev

@@ -20,12 +20,13 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import kopf
 
-from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator import GROUP, PLURAL, VERSION, metrics
 from workload_operator.kube import Conflict, Gone, Kube, Refused, Transient
 from kubernetes.client.exceptions import ApiException
 
@@ -80,6 +81,7 @@ def utc_now() -> datetime.datetime:
 
 # The operator's settings come from the environment (`workload-operator run` sets them from its options),
 # so that `kopf run -m workload_operator.handlers` and the tests configure it the same way.
+METRICS_PORT_ENV = "WORKLOAD_OPERATOR_METRICS_PORT"
 POLICY_ENV = {
     "backoff_base": "WORKLOAD_OPERATOR_BACKOFF_SECONDS",
     "backoff_cap": "WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS",
@@ -189,7 +191,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
         audit.addHandler(stream)
         audit.propagate = False
         audit.setLevel(logging.INFO)
-    memo.runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
+    memo.runtime = runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
+    metrics.WORKLOADS.states = lambda: [view.status.state for view in runtime.views()] if runtime.workloads else []
+    if port := os.environ.get(METRICS_PORT_ENV):
+        metrics.serve(int(port))
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -284,10 +289,13 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
     """Apply one decision and return the view to decide from next (re-read after a refused write)."""
     if not decision:
         return view
-    before = view.status.state
+    before, decided_at = view.status.state, time.monotonic()
     try:
         view = await apply(view, decision, runtime)
+        if decision.status is not None:
+            metrics.DECISION_TO_WRITE.observe(time.monotonic() - decided_at)
     except Conflict:
+        metrics.CONFLICTS.inc()
         fresh = await runtime.kube.get_workload(view.namespace, view.name)
         if fresh is None:
             raise Gone(view.name) from None
@@ -354,6 +362,7 @@ async def record_transition(old: WorkloadView, new: WorkloadView, runtime: Runti
     """The audit trail of a transition: a Kubernetes Event and one JSON log line."""
     status = new.status
     entry = status.history[-1]
+    metrics.TRANSITIONS.labels(str(old.status.state) if old.status.state else "", str(status.state)).inc()
     source = str(old.status.state) if old.status.state else "(new)"
     audit.info(json.dumps({
         "event": "transition", "workload": new.name, "namespace": new.namespace, "uid": new.uid,

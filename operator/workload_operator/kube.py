@@ -17,7 +17,7 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from workload_operator import GROUP, KIND, PLURAL, VERSION
+from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
 from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
 from workload_operator.lifecycle.status import WorkloadStatus
 
@@ -77,10 +77,12 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
     except ApiException as exc:
+        metrics.API_ERRORS.labels(fn.__name__, str(exc.status)).inc()
         if exc.status == 429 or exc.status >= 500 or exc.status == 0:
             raise Transient(f"{exc.status} {exc.reason}") from exc
         raise
     except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
+        metrics.API_ERRORS.labels(fn.__name__, "connection").inc()
         raise Transient(str(exc)) from exc
 
 
