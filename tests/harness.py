@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import kubernetes
+import yaml
 from kopf.testing import KopfRunner
 from kubernetes.client.exceptions import ApiException
 
@@ -49,6 +50,9 @@ async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout:
             return last
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last seen: {last!r})")
+
+
+CORPUS = yaml.safe_load((pathlib.Path(__file__).parent / "corpus" / "bad_workloads.yaml").read_text())["cases"]
 
 
 def parse_time(stamp: str) -> datetime.datetime:
@@ -102,6 +106,14 @@ class Cluster:
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload",
                 "metadata": {"name": name, "namespace": self.namespace}, "spec": {"image": "busybox", **spec}}
         return await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, body)
+
+    async def create_raw(self, name: str, spec: Any, *, strict: bool = False) -> dict[str, Any]:
+        """Create a Workload with exactly this spec (anything: the corpus of bad input uses it)."""
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload",
+                "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
+        options = {"field_validation": "Strict"} if strict else {}
+        return await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                                body, **options)
 
     async def workload(self, name: str) -> dict[str, Any] | None:
         try:

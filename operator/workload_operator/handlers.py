@@ -112,6 +112,7 @@ class Runtime:
     # older than them, and a released Workload is not reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     created_pods: dict[str, PodSummary] = dataclasses.field(default_factory=dict)
+    unreadable: set[str] = dataclasses.field(default_factory=set)  # workloads already reported as unreadable
     # Admission decisions are taken one at a time, so two workloads never take the same free slot.
     admission_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     # One pending wake-up per workload, for the time its decision asked to be checked again.
@@ -122,6 +123,7 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self.locks.pop(uid, None)
+        self.unreadable.discard(uid)
         self.written.pop(uid, None)
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
@@ -241,6 +243,11 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
         if indexed is None:
             return
         view = freshest(indexed, runtime.written.get(uid))
+        if view.status_error:  # written by hand, never by the operator; without a schema nothing refused it
+            if uid not in runtime.unreadable:
+                runtime.unreadable.add(uid)
+                logger.error("%s/%s: left alone: its status is unreadable: %s", view.namespace, view.name, view.status_error)
+            return
         for delay in (*RETRY_DELAYS, None):
             try:
                 await _settle(view, uid, runtime, pods)

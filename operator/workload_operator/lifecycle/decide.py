@@ -20,6 +20,8 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic
+
 from workload_operator.lifecycle.pods import PodSummary, parse_result
 from workload_operator.lifecycle.spec import InvalidSpec, WorkloadSpec, WorkloadType, parse_spec
 from workload_operator.lifecycle.states import TERMINAL, State
@@ -46,6 +48,7 @@ class WorkloadView:
     finalizers: tuple[str, ...]
     resource_version: str
     created: str = ""                   # creationTimestamp (RFC 3339 sorts as text)
+    status_error: str = ""              # a status the operator did not write and cannot read (no schema here)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> WorkloadView:
@@ -54,10 +57,15 @@ class WorkloadView:
             spec, spec_error = parse_spec(body.get("spec")), ""
         except InvalidSpec as exc:
             spec, spec_error = None, str(exc)
+        try:
+            status, status_error = WorkloadStatus.model_validate(body.get("status") or {}), ""
+        except pydantic.ValidationError as exc:
+            problems = [f"status.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+            status, status_error = WorkloadStatus(), "; ".join(problems)
         return cls(
             name=meta.get("name", ""), namespace=meta.get("namespace", ""), uid=meta.get("uid", ""),
             generation=meta.get("generation"),
-            status=WorkloadStatus.model_validate(body.get("status") or {}),
+            status=status, status_error=status_error,
             spec=spec, spec_error=spec_error,
             deleting=bool(meta.get("deletionTimestamp")),
             finalizers=tuple(meta.get("finalizers") or ()),
@@ -288,6 +296,9 @@ def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *
     """
     step = _Step(view, pod, now, policy, admission)
     state = view.status.state
+    # A status written by hand that the schema would have refused (only without one): touch nothing.
+    if view.status_error:
+        return NOTHING
 
     # Finished (or never started) and being deleted: clean up and let go at once.
     if view.deleting and (state is None or state in TERMINAL):
