@@ -13,7 +13,7 @@ from workload_operator import crd
 from workload_operator.lifecycle import mermaid_diagram
 
 
-def run(namespaces: list[str], *, verbose: bool, liveness: str | None) -> int:
+def run(namespaces: list[str], *, verbose: bool, liveness: str | None, settings: dict[str, str]) -> int:
     import kopf
 
     from workload_operator import handlers  # noqa: F401  (registers the handlers with kopf)
@@ -24,6 +24,7 @@ def run(namespaces: list[str], *, verbose: bool, liveness: str | None) -> int:
     except NotReady as exc:
         print(f"workload-operator: {exc}", file=sys.stderr)
         return 1
+    os.environ.update(settings)  # the handlers read their settings from the environment, as under `kopf run`
     kopf.configure(verbose=verbose)
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=liveness)
     return 0
@@ -66,12 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         options = {"max_active": args.max_active, "max_active_per_namespace": args.max_active_per_namespace,
                    "backoff_base": args.backoff, "backoff_cap": args.backoff_cap}
-        for field, value in options.items():  # the handlers read their settings from the environment
-            if value is not None:
-                os.environ[POLICY_ENV[field]] = str(value)
+        settings = {POLICY_ENV[field]: str(value) for field, value in options.items() if value is not None}
         if args.metrics_port:
-            os.environ[METRICS_PORT_ENV] = str(args.metrics_port)
-        return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness)
+            settings[METRICS_PORT_ENV] = str(args.metrics_port)
+        return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness,
+                   settings=settings)
     elif args.command == "dev":
         from workload_operator.dev import dev
 

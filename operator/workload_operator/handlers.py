@@ -196,7 +196,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     memo.runtime = runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
     metrics.WORKLOADS.states = lambda: [view.status.state for view in runtime.views()] if runtime.workloads else []
     if port := os.environ.get(METRICS_PORT_ENV):
-        metrics.serve(int(port))
+        try:
+            metrics.serve(int(port))
+        except OSError as exc:
+            raise kopf.PermanentError(f"cannot serve metrics on port {port}: {exc}") from None
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
