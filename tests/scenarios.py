@@ -295,7 +295,7 @@ async def test_the_active_deadline_fails_and_kills(cluster: Cluster):
     await cluster.wait_pod_gone("slow-1")
 
 
-async def test_the_ttl_deletes_a_finished_workload(cluster: Cluster):
+async def test_the_ttl_deletes_a_finished_workload(cluster: Cluster, audit):
     await cluster.create_workload("brief", ttlSecondsAfterFinished=1)
     await cluster.wait_pod("brief-1")
     await cluster.pod_exited("brief-1", 0)

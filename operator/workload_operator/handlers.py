@@ -355,7 +355,11 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
             case DeleteService():
                 await kube.delete_service(view.namespace, service_name(view))
             case DeleteWorkload():
-                await kube.delete_workload(view)
+                # Decide the next step from the marked object (release), not from the view before the delete.
+                body = await kube.delete_workload(view)
+                if body is None or body.get("kind") == "Status":  # already gone
+                    raise Gone(view.name)
+                view = WorkloadView.from_body(body)
     if decision.status is not None:
         new_view = WorkloadView.from_body(await kube.write_status(view, decision.status))
         if new_view.status.state != view.status.state:

@@ -86,13 +86,14 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise Transient(str(exc)) from exc
 
 
-async def _delete(fn: Any, *args: Any) -> None:
-    """Delete something; one that is already gone is what we wanted."""
+async def _delete(fn: Any, *args: Any) -> dict[str, Any] | None:
+    """Delete something; one that is already gone is what we wanted. Returns what the server answered."""
     try:
-        await _call(fn, *args)
+        return _load(await _call(fn, *args))
     except ApiException as exc:
         if exc.status != 404:
             raise
+        return None
 
 
 class Kube:
@@ -218,9 +219,10 @@ class Kube:
     async def delete_service(self, namespace: str, name: str) -> None:
         await _delete(self.core.delete_namespaced_service, name, namespace)
 
-    async def delete_workload(self, view: WorkloadView) -> None:
-        """Delete the Workload (ttlSecondsAfterFinished); its finalizer then cleans up what it owns."""
-        await _delete(self.custom.delete_namespaced_custom_object, GROUP, VERSION, view.namespace, PLURAL, view.name)
+    async def delete_workload(self, view: WorkloadView) -> dict[str, Any] | None:
+        """Delete the Workload (ttlSecondsAfterFinished); held by the finalizer, the object comes back marked."""
+        return await _delete(self.custom.delete_namespaced_custom_object, GROUP, VERSION, view.namespace, PLURAL,
+                             view.name)
 
     # --- Events -----------------------------------------------------------------------------------
 

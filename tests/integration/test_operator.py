@@ -107,3 +107,8 @@ async def test_a_write_the_api_server_refuses_on_its_own_terms_is_not_retried_as
 
     await wait_for(reported, "the refusal in the operator's log")
     assert len(kube_api.writes(resource="workloads", name="refused", methods=("PATCH",))) == 1  # no retry loop
+
+
+async def test_the_ttl_deletes_once(cluster: Cluster, kube_api, audit):
+    await test_the_ttl_deletes_a_finished_workload(cluster, audit)  # the shared scenario, then its request count
+    assert len(kube_api.writes(resource="workloads", subresource=None, name="brief", methods=("DELETE",))) == 1

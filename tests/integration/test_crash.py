@@ -1,0 +1,180 @@
+"""Crash tests: the operator, a separate process, is SIGKILLed at seeded random points while workloads move.
+
+Each seed kills it KILLS_PER_SEED times (5 seeds: 200 kill points in all); new workloads keep arriving,
+the simulated kubelet keeps playing pods while the operator is dead, and a user cancels and deletes
+along the way. Afterwards every history is a valid path of the map (no transition lost or recorded
+twice), every workload reached its right final state with a single attempt, and nothing is left over.
+The seed is printed, so a failure can be replayed with WORKLOAD_CRASH_SEEDS=<seed>.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import kubernetes
+import pytest
+
+from tests.harness import Cluster, assert_valid_history, wait_for
+from workload_operator.devcluster.kubelet import SimulatedKubelet
+
+SEEDS = [int(s) for s in os.environ.get("WORKLOAD_CRASH_SEEDS", "11,22,33,44,55").split(",")]
+KILLS_PER_SEED = int(os.environ.get("WORKLOAD_CRASH_KILLS", "40"))
+OPERATOR_AGENTS = ("workload-operator/", "kopf/")
+
+
+def env(exit_code: int = 0, seconds: float = 0.4) -> list[dict[str, str]]:
+    return [{"name": "SIMULATE_EXIT_CODE", "value": str(exit_code)}, {"name": "SIMULATE_RUN_SECONDS", "value": str(seconds)}]
+
+
+class RequestCounter:
+    """Counts the operator's requests, reading only what was logged since the last look."""
+
+    def __init__(self, kube_api) -> None:
+        self.kube_api, self.seen, self.operators = kube_api, 0, 0
+
+    @property
+    def count(self) -> int:
+        new = self.kube_api.requests_since(self.seen)
+        self.seen += len(new)
+        self.operators += sum(1 for r in new if r.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS))
+        return self.operators
+
+
+RUN = "run --namespace ml --liveness off --metrics-port 0 --backoff 0.2 --backoff-cap 1"
+
+
+class OperatorProcess:
+    """The operator as separate processes, forked from a zygote that has imported it (see zygote.py)."""
+
+    def __init__(self, kubeconfig, log) -> None:
+        self.zygote = subprocess.Popen(
+            [sys.executable, str(pathlib.Path(__file__).with_name("zygote.py"))],
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=log, text=True,
+        )
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        assert self.zygote.stdin is not None and self.zygote.stdout is not None
+        self.zygote.stdin.write(RUN + "\n")
+        self.zygote.stdin.flush()
+        self.pid = int(self.zygote.stdout.readline())
+
+    def _signal(self, sig: int) -> None:
+        assert self.pid is not None
+        os.kill(self.pid, sig)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the zygote reaps it; wait until it is really gone
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"operator {self.pid} did not end")
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def close(self) -> None:
+        assert self.zygote.stdin is not None
+        self.zygote.stdin.close()
+        self.zygote.wait(timeout=30)
+
+
+@pytest.fixture()
+async def kubelet(kubeconfig):
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    task = asyncio.create_task(SimulatedKubelet(kubernetes.client.ApiClient(configuration)).run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _finished(cluster: Cluster, name: str) -> dict | None:
+    workload = await cluster.workload(name)
+    return workload if (workload.get("status") or {}).get("state") in ("completed", "cancelled", "failed") else None
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_sigkill_at_random_points_loses_and_doubles_nothing(seed, cluster: Cluster, kube_api, kubeconfig,
+                                                                   kubelet, tmp_path, capsys):
+    with capsys.disabled():
+        print(f"\ncrash test: seed={seed}, {KILLS_PER_SEED} kills (replay: WORKLOAD_CRASH_SEEDS={seed})")
+    rng = random.Random(seed)
+    expected: dict[str, str | None] = {}  # name -> final state (None: deleted)
+    log = open(tmp_path / "operator.log", "wb")  # noqa: SIM115
+    operator = OperatorProcess(kubeconfig, log)
+    requests = RequestCounter(kube_api)
+
+    for kill in range(KILLS_PER_SEED):
+        # New work every round, so that kills land in the middle of transitions.
+        name = f"job-{kill}"
+        outcome = rng.choice(["completed", "completed", "failed"])
+        await cluster.create_workload(name, env=env(0 if outcome == "completed" else 3, rng.uniform(0.1, 0.8)),
+                                      maxAttempts=1)
+        expected[name] = outcome
+        if kill % 8 == 3:
+            await cluster.create_workload(f"svc-{kill}", type="service", port=8080)
+            expected[f"svc-{kill}"] = "stopped"  # completed if it was serving when cancelled, else cancelled
+        if kill % 8 == 7:  # users act while the operator comes and goes
+            await cluster.patch_spec(f"svc-{kill - 4}", cancel=True)
+            await cluster.create_workload(f"long-{kill}", env=env(0, 600))
+            expected[f"long-{kill}"] = "cancelled"
+        if kill % 10 == 9:
+            await cluster.delete_workload(f"job-{kill - 1}")
+            expected[f"job-{kill - 1}"] = None
+        if kill % 8 == 0 and kill >= 8:
+            await cluster.patch_spec(f"long-{kill - 1}", cancel=True)
+
+        seen = requests.count
+        operator.start()
+
+        async def talking() -> bool:
+            return requests.count > seen
+
+        await wait_for(talking, "the operator to talk to the API", timeout=30)
+        await asyncio.sleep(rng.uniform(0.0, 0.5))  # the kill point: a seeded random moment of its work
+        operator.kill()
+
+    for name, state in expected.items():  # the services and long jobs not cancelled yet
+        if state in ("stopped", "cancelled"):
+            await cluster.patch_spec(name, cancel=True)
+    operator.start()
+    transitions = 0
+    try:
+        for name, state in expected.items():
+            if state is None:
+                await cluster.wait_gone(name, timeout=60)
+                assert await cluster.pod(f"{name}-1") is None
+                continue
+            if state == "stopped":
+                workload = await wait_for(lambda: _finished(cluster, name), f"{name} to finish", timeout=60)
+                served = any(entry["to"] == "serving" for entry in workload["status"]["history"])
+                state = "completed" if served else "cancelled"
+            workload = await cluster.wait_state(name, state, timeout=60)
+            assert_valid_history(workload)  # connected, along the map: nothing lost, nothing recorded twice
+            transitions += len(workload["status"]["history"])
+            attempts = workload["status"]["attempts"]
+            assert attempts <= 1, f"{name}: a kill made a second pod"
+            if any(entry["to"] == "running" for entry in workload["status"]["history"]):
+                assert attempts == 1
+            if state == "failed":
+                assert workload["status"]["reason"] == "ExitCode"
+    finally:
+        operator.stop()
+        operator.close()
+        log.close()
+    with capsys.disabled():
+        print(f"crash test: seed={seed}: {KILLS_PER_SEED} kills, {len(expected)} workloads, {transitions} transitions, "
+              "every history a valid path")

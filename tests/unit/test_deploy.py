@@ -1,0 +1,295 @@
+"""The manifests in deploy/ (a kustomize base) and the Dockerfile: what the operator needs, and no more.
+
+The static half of the RBAC check: the ClusterRole grants exactly OPERATOR_NEEDS, the list of
+(apiGroup, resource, verb) read off the code. The dynamic half, tests/integration/test_rbac.py,
+runs the operator and checks every request it actually sent against the same ClusterRole.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import tomllib
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from workload_operator import GROUP, PLURAL, crd, kube
+from workload_operator.manifests import MANAGED_BY, MANAGED_BY_LABEL
+
+ROOT = pathlib.Path(__file__).parents[2]
+DEPLOY = ROOT / "deploy"
+NAMESPACE = "workload-operator"
+UID = 65532
+
+Rule = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb), as RBAC authorizes a request
+
+# Every (apiGroup, resource, verb) the operator needs, read off the code. The ClusterRole must be exactly this.
+OPERATOR_NEEDS: frozenset[Rule] = frozenset({
+    (GROUP, PLURAL, "list"),                  # kopf: @kopf.index / @kopf.on.event on workloads (handlers.py), initial list
+    (GROUP, PLURAL, "watch"),                 # kopf: the same handlers, then the watch
+    (GROUP, PLURAL, "get"),                   # kube.get_workload(): re-read after a Conflict or a Transient failure
+    (GROUP, PLURAL, "patch"),                 # kube.add_finalizer(), kube.remove_finalizer()
+    (GROUP, PLURAL, "delete"),                # kube.delete_workload(): ttlSecondsAfterFinished
+    (GROUP, f"{PLURAL}/status", "patch"),     # kube.write_status()
+    (GROUP, f"{PLURAL}/finalizers", "update"),  # admission (OwnerReferencesPermissionEnforcement): kube.create_pod()
+                                              # and kube.create_service() set blockOwnerDeletion (manifests.owner_reference())
+    ("", "pods", "list"),                     # kopf: @kopf.index / @kopf.on.event on pods, label-selected (handlers.py)
+    ("", "pods", "watch"),                    # kopf: the same handlers, then the watch
+    ("", "pods", "create"),                   # kube.create_pod()
+    ("", "pods", "delete"),                   # kube.delete_pod(); admission: an ownerReference needs delete on the object
+    ("", "services", "create"),               # kube.create_service()
+    ("", "services", "delete"),               # kube.delete_service(); admission, as for pods
+    ("", "events", "create"),                 # kube.post_event() (kopf's own event posting is off: handlers.on_startup)
+    ("", "namespaces", "list"),               # kopf's namespace observer, when run with --namespace
+    ("", "namespaces", "watch"),              # kopf's namespace observer, when run with --namespace
+    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),   # kopf's resource observer
+    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),  # kopf's resource observer
+})
+# Never to be granted, whatever a future rule says.
+FORBIDDEN_RESOURCES = {"secrets", "serviceaccounts/token", "pods/exec", "pods/attach", "pods/portforward",
+                       "clusterroles", "clusterrolebindings", "roles", "rolebindings"}
+FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate", "deletecollection"}
+
+
+# --- loading the kustomization ---------------------------------------------------------------------
+
+def kustomization(folder: pathlib.Path) -> dict[str, Any]:
+    return yaml.safe_load((folder / "kustomization.yaml").read_text())
+
+
+def load_kustomization(folder: pathlib.Path = DEPLOY) -> Iterator[tuple[pathlib.Path, dict[str, Any]]]:
+    """Every object a kustomize build of ``folder`` holds, with its file: plain files and base folders only."""
+    for entry in kustomization(folder).get("resources", []):
+        path = (folder / entry).resolve()
+        if path.is_dir():
+            assert (path / "kustomization.yaml").is_file(), f"{entry}: a folder resource needs a kustomization.yaml"
+            yield from load_kustomization(path)
+        else:
+            # kustomize's default load restrictor: a file must be inside the kustomization's own folder.
+            assert path.is_relative_to(folder.resolve()), f"{entry}: kustomize refuses a file outside {folder}"
+            for document in yaml.safe_load_all(path.read_text()):
+                if document is not None:
+                    yield path, document
+
+
+def objects() -> list[dict[str, Any]]:
+    return [obj for _, obj in load_kustomization()]
+
+
+def the(kind: str) -> dict[str, Any]:
+    (found,) = [obj for obj in objects() if obj["kind"] == kind]
+    return found
+
+
+def cluster_role() -> dict[str, Any]:
+    return the("ClusterRole")
+
+
+def granted(role: dict[str, Any]) -> set[Rule]:
+    """A role's rules as the set of (apiGroup, resource, verb) they allow."""
+    return {(group, resource, verb) for rule in role["rules"]
+            for group in rule.get("apiGroups", []) for resource in rule.get("resources", []) for verb in rule["verbs"]}
+
+
+def deployment_pod() -> dict[str, Any]:
+    return the("Deployment")["spec"]["template"]["spec"]
+
+
+def container() -> dict[str, Any]:
+    (main,) = deployment_pod()["containers"]
+    return main
+
+
+# --- the kustomization ----------------------------------------------------------------------------
+
+def test_the_kustomization_is_plain_files_and_the_crd_base():
+    base = kustomization(DEPLOY)
+    assert set(base) <= {"apiVersion", "kind", "resources"}, "plain resources only: no generators, no patches"
+    assert "../crds" in base["resources"], "the CRD comes from crds/, not from a copy"
+    listed = {(DEPLOY / entry).resolve() for entry in base["resources"]}
+    unlisted = [p.name for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml" and p.resolve() not in listed]
+    assert not unlisted, f"files in deploy/ that kustomization.yaml does not list: {unlisted}"
+    assert kustomization(ROOT / "crds")["resources"] == ["workloads.yaml"]
+
+
+def test_the_crd_is_the_generated_one():
+    (crd_file, manifest), = [(p, obj) for p, obj in load_kustomization() if obj["kind"] == "CustomResourceDefinition"]
+    assert crd_file == (ROOT / "crds" / "workloads.yaml").resolve()
+    assert manifest == yaml.safe_load(crd.render())
+
+
+def test_every_object_is_named_and_namespaced_consistently():
+    kinds = sorted(obj["kind"] for obj in objects())
+    assert kinds == sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+                            "ClusterRoleBinding", "Deployment"])
+    assert the("Namespace")["metadata"]["name"] == NAMESPACE
+    for obj in objects():
+        if obj["kind"] in ("ServiceAccount", "Deployment"):
+            assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]
+        else:  # cluster-scoped
+            assert "namespace" not in obj["metadata"], obj["kind"]
+
+
+# --- the Deployment --------------------------------------------------------------------------------
+
+def test_one_replica_replaced_by_recreate():
+    spec = the("Deployment")["spec"]
+    assert spec["replicas"] == 1, "the operator is not leader-elected: two replicas would double-write"
+    assert spec["strategy"] == {"type": "Recreate"}, "a rolling update would run two operators at once"
+
+
+def test_the_image_and_the_command():
+    main = container()
+    package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert main["image"] == f"workload-operator:{package['version']}"  # overlays change it with `images:`
+    assert kube.USER_AGENT == f"workload-operator/{package['version']}"
+    assert main["args"][0] == "run" and "command" not in main, "the image's ENTRYPOINT is workload-operator"
+
+
+def test_the_probes_ask_the_liveness_endpoint_the_operator_serves():
+    main = container()
+    args = main["args"]
+    endpoint = urllib.parse.urlsplit(args[args.index("--liveness") + 1])
+    assert endpoint.hostname == "0.0.0.0", "the kubelet probes the pod's IP, not localhost"
+    ports = {port["name"]: port["containerPort"] for port in main["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        http = main[probe]["httpGet"]
+        port = ports.get(http["port"], http["port"])
+        assert (port, http["path"]) == (endpoint.port, endpoint.path), probe
+
+
+def test_the_metrics_port_is_declared():
+    main = container()
+    args = main["args"]
+    ports = {port["name"]: port["containerPort"] for port in main["ports"]}
+    assert ports["metrics"] == int(args[args.index("--metrics-port") + 1])
+
+
+def test_the_security_context():
+    pod, main = deployment_pod(), container()
+    security = {**pod.get("securityContext", {}), **main["securityContext"]}  # the container's wins
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == UID
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security.get("privileged") is not True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is True, "the operator's own credentials"
+    assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+
+
+def test_a_writable_tmp_on_the_read_only_root():
+    pod, main = deployment_pod(), container()
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    (tmp,) = [mount for mount in main["volumeMounts"] if mount["mountPath"] == "/tmp"]
+    assert "emptyDir" in volumes[tmp["name"]]
+
+
+def quantity(value: str | int) -> float:
+    units = {"m": 1e-3, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    number, unit = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(value)).groups()
+    return float(number) * units[unit]
+
+
+def test_resource_requests_and_limits():
+    resources = container()["resources"]
+    for name in ("cpu", "memory"):
+        assert quantity(resources["requests"][name]) <= quantity(resources["limits"][name]), name
+
+
+def test_the_operator_pod_is_not_one_of_the_pods_it_watches():
+    labels = the("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert labels.get(MANAGED_BY_LABEL) != MANAGED_BY, "the operator watches pods with this label: its own would be one"
+
+
+# --- RBAC ------------------------------------------------------------------------------------------
+
+def test_the_cluster_role_grants_exactly_what_the_operator_needs():
+    grants = granted(cluster_role())
+    assert grants - OPERATOR_NEEDS == set(), "granted but not needed"
+    assert OPERATOR_NEEDS - grants == set(), "needed but not granted"
+
+
+def test_no_wildcards_no_secrets_no_escalation():
+    for rule in cluster_role()["rules"]:
+        for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+            assert not any("*" in item for item in rule.get(field, [])), f"a wildcard in {field}: {rule}"
+        assert "nonResourceURLs" not in rule, "discovery is system:discovery's (every authenticated user)"
+        assert not set(rule["resources"]) & FORBIDDEN_RESOURCES, rule
+        assert not set(rule["verbs"]) & FORBIDDEN_VERBS, rule
+
+
+def test_the_binding_binds_the_deployments_service_account_to_the_role():
+    binding, account = the("ClusterRoleBinding"), the("ServiceAccount")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": cluster_role()["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]
+    assert deployment_pod()["serviceAccountName"] == account["metadata"]["name"]
+    assert the("Deployment")["metadata"]["namespace"] == account["metadata"]["namespace"]
+    assert not [obj for obj in objects() if obj["kind"] in ("Role", "RoleBinding")], "one role, one binding"
+
+
+# --- the Dockerfile --------------------------------------------------------------------------------
+
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def test_the_image_runs_the_console_script_as_the_pods_user():
+    text = dockerfile()
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert 'ENTRYPOINT ["workload-operator"]' in text and "workload-operator" in scripts
+    assert 'CMD ["run"]' in text
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    assert re.search(rf"^USER {UID}(:{UID})?$", final_stage, flags=re.M), "non-root, the uid the Deployment runs as"
+
+
+def test_the_base_image_is_pinned():
+    (image,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile(), flags=re.M)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", image), image
+    stages = re.findall(r"^FROM (\S+)", dockerfile(), flags=re.M)
+    assert stages and all(stage == "${PYTHON_IMAGE}" for stage in stages), stages
+
+
+def test_the_build_context_is_only_what_the_wheel_needs():
+    patterns = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert patterns[0] == "*"
+    assert {p for p in patterns if p.startswith("!")} == {"!pyproject.toml", "!README.md", "!operator/"}
+
+
+# --- docs/operations.md says the same ---------------------------------------------------------------
+
+def operations_section(title: str) -> str:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_rbac_table_in_the_docs_is_the_cluster_role():
+    documented: set[Rule] = set()
+    group = resource = ""
+    for line in operations_section("RBAC").splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or len(cells) != 4 or cells[0] in ("API group", "---"):
+            continue
+        group = {"core": ""}.get(cells[0], cells[0]) if cells[0] or cells[1] else group
+        resource = cells[1] or resource
+        documented |= {(group, resource, verb.strip()) for verb in cells[2].split(",")}
+    assert documented == granted(cluster_role())
+
+
+def test_the_run_options_in_the_docs_are_the_clis(capsys, monkeypatch):
+    from workload_operator.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal's width
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    assert f"```text\n{help_text}```" in operations_section("Run options"), "docs/operations.md: paste `run --help`"
+    args = container()["args"]
+    assert f"`workload-operator {' '.join(args)}`" in operations_section("Run options")
