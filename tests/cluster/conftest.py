@@ -8,7 +8,6 @@ deleted at once). The CRD is installed from crds/workloads.yaml; every test gets
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import pathlib
 import time
@@ -20,7 +19,7 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness import AuditRecorder, Cluster, Operator
+from tests.harness import Cluster, Operator
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster import control_plane
 from workload_operator.kube import Kube
@@ -100,20 +99,6 @@ async def cluster(kubeconfig, crd_installed, namespace, monkeypatch):
         pass
 
 
-@pytest.fixture()
-def audit():
-    recorder = AuditRecorder()
-    logger = logging.getLogger("workload_operator.audit")
-    logger.addHandler(recorder)
-    yield recorder
-    logger.removeHandler(recorder)
-
-
-@pytest.fixture(autouse=True)
-def short_backoff(monkeypatch):
-    """Seconds, not minutes, between a lost worker and its next attempt (the default is 10 s doubling to 5 min)."""
-    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", "0.2")
-    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS", "1")
 
 
 @pytest.fixture()

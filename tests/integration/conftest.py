@@ -1,4 +1,3 @@
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -6,7 +5,7 @@ import kmock
 import pytest
 import yaml
 
-from tests.harness import AuditRecorder, Cluster, Operator, write_kubeconfig
+from tests.harness import Cluster, Operator, write_kubeconfig
 from workload_operator.devcluster.emulator import KubeAPIServer
 
 WORKLOAD_CRD = Path(__file__).parents[2] / 'crds' / 'workloads.yaml'
@@ -38,20 +37,6 @@ async def cluster(kubeconfig) -> Cluster:
     return cluster
 
 
-@pytest.fixture()
-def audit():
-    recorder = AuditRecorder()
-    logger = logging.getLogger("workload_operator.audit")
-    logger.addHandler(recorder)
-    yield recorder
-    logger.removeHandler(recorder)
-
-
-@pytest.fixture(autouse=True)
-def short_backoff(monkeypatch):
-    """Seconds, not minutes, between a lost worker and its next attempt (the default is 10 s doubling to 5 min)."""
-    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", "0.2")
-    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS", "1")
 
 
 @pytest.fixture()

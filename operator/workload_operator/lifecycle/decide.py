@@ -403,13 +403,21 @@ def _preparing(step: _Step) -> Decision:
     return _later(waiting, since + datetime.timedelta(seconds=timeout) if timeout is not None else None)
 
 
-def _running(step: _Step) -> Decision:
-    pod = step.pod
-    if (loss := loss_of(pod)) is not None:
+def _lost_or_failed(step: _Step) -> Decision | None:
+    """While the pod should be running: a lost worker is re-queued, a failed one ends the workload."""
+    if (loss := loss_of(step.pod)) is not None:
         return _lost(step, *loss)
+    assert step.pod is not None
+    if (failure := failure_of(step.pod)) is not None:
+        return step.move(State.FAILED, *failure, run=run_info(step.pod))
+    return None
+
+
+def _running(step: _Step) -> Decision:
+    if (ended := _lost_or_failed(step)) is not None:
+        return ended
+    pod = step.pod
     assert pod is not None
-    if (failure := failure_of(pod)) is not None:
-        return step.move(State.FAILED, *failure, run=run_info(pod))
     if succeeded(pod):
         return step.move(State.COLLECTING, "Succeeded", "the main container exited 0; collecting its result")
     if step.view.is_service and pod.ready:
@@ -439,12 +447,10 @@ def _orphaned(step: _Step) -> Decision:
 
 
 def _serving(step: _Step) -> Decision:
+    if (ended := _lost_or_failed(step)) is not None:
+        return ended
     pod = step.pod
-    if (loss := loss_of(pod)) is not None:
-        return _lost(step, *loss)
     assert pod is not None
-    if (failure := failure_of(pod)) is not None:
-        return step.move(State.FAILED, *failure, run=run_info(pod))
     if pod.main.terminated:  # exited 0 on its own: it is stopping, not serving
         return step.move(State.STOPPING, "ServerExited", "the server exited by itself")
     ready = step.status.condition(ConditionType.READY)
