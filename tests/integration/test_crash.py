@@ -86,6 +86,12 @@ class OperatorProcess:
         self._signal(signal.SIGTERM)
 
     def close(self) -> None:
+        """Whatever happened, leave no operator and no zygote behind."""
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         assert self.zygote.stdin is not None
         self.zygote.stdin.close()
         self.zygote.wait(timeout=30)
@@ -112,9 +118,17 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(seed, cluster:
     with capsys.disabled():
         print(f"\ncrash test: seed={seed}, {KILLS_PER_SEED} kills (replay: WORKLOAD_CRASH_SEEDS={seed})")
     rng = random.Random(seed)
-    expected: dict[str, str | None] = {}  # name -> final state (None: deleted)
     log = open(tmp_path / "operator.log", "wb")  # noqa: SIM115
     operator = OperatorProcess(kubeconfig, log)
+    try:
+        await _kill_and_verify(seed, rng, cluster, kube_api, operator)
+    finally:
+        operator.close()
+        log.close()
+
+
+async def _kill_and_verify(seed, rng, cluster: Cluster, kube_api, operator: OperatorProcess) -> None:
+    expected: dict[str, str | None] = {}  # name -> final state (None: deleted)
     requests = RequestCounter(kube_api)
 
     for kill in range(KILLS_PER_SEED):
@@ -173,8 +187,5 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(seed, cluster:
                 assert workload["status"]["reason"] == "ExitCode"
     finally:
         operator.stop()
-        operator.close()
-        log.close()
-    with capsys.disabled():
-        print(f"crash test: seed={seed}: {KILLS_PER_SEED} kills, {len(expected)} workloads, {transitions} transitions, "
-              "every history a valid path")
+    print(f"crash test: seed={seed}: {KILLS_PER_SEED} kills, {len(expected)} workloads, {transitions} transitions, "
+          "every history a valid path")
