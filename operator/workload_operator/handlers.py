@@ -111,7 +111,8 @@ class Runtime:
     # Our own latest writes (kept until the Workload's DELETED event): a decision never starts from a view
     # older than them, and a released Workload is not reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
-    created_pods: dict[str, PodSummary] = dataclasses.field(default_factory=dict)
+    # Pods the operator created that the pod index has not shown yet: name -> (workload uid, summary).
+    created_pods: dict[str, tuple[str, PodSummary]] = dataclasses.field(default_factory=dict)
     unreadable: set[str] = dataclasses.field(default_factory=set)  # workloads already reported as unreadable
     # Admission decisions are taken one at a time, so two workloads never take the same free slot.
     admission_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -168,12 +169,11 @@ def freshest(*views: WorkloadView | None) -> WorkloadView:
     return max((v for v in views if v is not None), key=_rv)
 
 
-def current_pod(view: WorkloadView, pods: Iterable[PodSummary], created: dict[str, PodSummary]) -> PodSummary | None:
+def current_pod(view: WorkloadView, pods: Iterable[PodSummary]) -> PodSummary | None:
     """The pod of the workload's current attempt, as last seen (None if it does not exist)."""
     if view.status.run is None:
         return None
-    wanted = view.status.run.pod
-    return next((p for p in pods if p.name == wanted), None) or created.get(wanted)
+    return next((p for p in pods if p.name == view.status.run.pod), None)
 
 
 @kopf.on.login()
@@ -275,14 +275,16 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
 
 async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:
     for _ in range(MAX_STEPS):
-        pod = current_pod(view, pods.get(uid, []), runtime.created_pods)
+        known = [*pods.get(uid, []), *(p for owner, p in runtime.created_pods.values() if owner == uid)]
+        pod = current_pod(view, known)
+        others = tuple({p.name: p for p in known if pod is None or p.name != pod.name}.values())
         if view.status.state is State.QUEUED and runtime.policy.limits_admission:
             async with runtime.admission_lock:  # decide and start under one lock: one free slot, one taker
                 stand = admission(view, runtime.views(), runtime.policy)
-                decision = decide(view, pod, runtime.clock(), policy=runtime.policy, admission=stand)
+                decision = decide(view, pod, runtime.clock(), policy=runtime.policy, admission=stand, others=others)
                 view = await _step(view, decision, runtime)
         else:
-            decision = decide(view, pod, runtime.clock(), policy=runtime.policy)
+            decision = decide(view, pod, runtime.clock(), policy=runtime.policy, others=others)
             view = await _step(view, decision, runtime)
         if decision.recheck_at is not None:
             runtime.wake_at(uid, decision.recheck_at)
@@ -343,7 +345,7 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                     raise CreationFailed(f"pod not created: {_api_message(exc)}") from exc
                 if created is not None:
                     summary = summarize_pod(created)
-                    runtime.created_pods[summary.name] = summary
+                    runtime.created_pods[summary.name] = (view.uid, summary)
             case DeletePod(name=name):
                 await kube.delete_pod(view.namespace, name)
             case CreateService():

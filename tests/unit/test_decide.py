@@ -166,3 +166,13 @@ def test_a_jump_is_walked_one_edge_at_a_time():
         states.append(str(decision.status.state))
     assert states == ["running", "collecting", "completed"]
     assert workload.status.run.result == 42
+
+
+def test_stopping_removes_a_pod_the_status_never_named():
+    # The pod of attempt 1 was created, then the operator died before writing "preparing"; then a delete came.
+    uncommitted = pod("Pending", attempt=1)
+    deleted = view("queued", deleting=True)
+    assert decide(deleted, None, NOW, others=(uncommitted,)).actions == (DeletePod("train-1"),)
+    assert decide(deleted, None, NOW).status.state == State.CANCELLED  # once it is gone
+    released = view("cancelled", deleting=True)
+    assert decide(released, None, NOW, others=(uncommitted,)).actions == (DeletePod("train-1"), RemoveFinalizer())

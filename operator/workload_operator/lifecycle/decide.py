@@ -263,6 +263,7 @@ class _Step:
     now: datetime.datetime
     policy: Policy
     admission: Admission | None
+    others: tuple[PodSummary, ...] = ()   # the workload's pods of other attempts (e.g. made, never committed)
 
     @property
     def spec(self) -> WorkloadSpec:
@@ -287,14 +288,21 @@ class _Step:
     def delete_pod(self) -> tuple[Action, ...]:
         return (DeletePod(self.pod.name),) if self.pod is not None and not self.pod.deleting else ()
 
+    def delete_all_pods(self) -> tuple[Action, ...]:
+        """Stopping for good: the current pod and any other the workload still has."""
+        return (*self.delete_pod(), *(DeletePod(p.name) for p in self.others if not p.deleting))
+
 
 def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
-           policy: Policy = Policy(), admission: Admission | None = None) -> Decision:
+           policy: Policy = Policy(), admission: Admission | None = None,
+           others: tuple[PodSummary, ...] = ()) -> Decision:
     """The next step for ``view`` given its current attempt's ``pod`` (None: no such pod).
 
     ``admission`` says whether a queued workload may start now; None means there is no limit.
+    ``others`` are its pods of other attempts: a pod is created before the status that counts it, so
+    one may exist that the status never named; stopping or deleting the workload removes them too.
     """
-    step = _Step(view, pod, now, policy, admission)
+    step = _Step(view, pod, now, policy, admission, others)
     state = view.status.state
     # A status written by hand that the schema would have refused (only without one): touch nothing.
     if view.status_error:
@@ -304,7 +312,8 @@ def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *
     if view.deleting and (state is None or state in TERMINAL):
         if not view.has_finalizer:
             return NOTHING
-        return Decision(actions=(*step.delete_pod(), *((DeleteService(),) if view.is_service else ()), RemoveFinalizer()))
+        return Decision(actions=(*step.delete_all_pods(), *((DeleteService(),) if view.is_service else ()),
+                                 RemoveFinalizer()))
     if state in TERMINAL:
         return _finished(step)
     # The finalizer goes on before anything is created that deletion must clean up.
@@ -348,8 +357,8 @@ def _cancel(step: _Step) -> Decision:
         return step.move(State.STOPPING, "Stopping", why, *step.delete_pod())
     if state is State.STOPPING:
         return _stopping(step)
-    if step.pod is not None:
-        return Decision(actions=step.delete_pod())  # then wait until it is gone
+    if step.pod is not None or step.others:
+        return Decision(actions=step.delete_all_pods())  # then wait until they are gone
     if state is State.ORPHANED:  # orphaned only leads back to the queue; cancel from there
         return step.move(State.QUEUED, "Cancelling", why)
     return step.move(State.CANCELLED, "Deleted" if step.view.deleting else "Cancelled", why)
