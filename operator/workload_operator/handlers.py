@@ -290,6 +290,8 @@ async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Ind
             runtime.wake_at(uid, decision.recheck_at)
         if not decision:
             return
+        if decision.status is None and all(isinstance(action, DeletePod) for action in decision.actions):
+            return  # waiting for pods to go: their watch events bring the workload back (deciding now would delete again)
     raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
 
 

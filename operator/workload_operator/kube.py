@@ -65,9 +65,11 @@ def _load(response: Any) -> dict[str, Any]:
     return json.loads(response.data) if response.data else {}
 
 
-def _causes(exc: ApiException) -> list[Any]:
+def _field_causes(exc: ApiException) -> list[Any]:
+    """The causes of a Status error that name a field (a failed JSON-patch `test` has a cause naming none)."""
     try:
-        return list((json.loads(exc.body).get("details") or {}).get("causes") or [])
+        causes = (json.loads(exc.body).get("details") or {}).get("causes") or []
+        return [cause for cause in causes if cause.get("field")]
     except (TypeError, ValueError, AttributeError):
         return []
 
@@ -185,7 +187,7 @@ class Kube:
         try:
             return _load(await _call(call, GROUP, VERSION, view.namespace, PLURAL, view.name, ops, _content_type=JSON_PATCH))
         except ApiException as exc:
-            if exc.status == 422 and _causes(exc):  # a schema or CEL refusal names fields; a failed test op does not
+            if exc.status == 422 and _field_causes(exc):  # a schema or CEL refusal names fields; a failed test op does not
                 raise Refused(f"the API server refused the write to {view.namespace}/{view.name}: {exc.body}") from None
             if exc.status in (409, 422):
                 raise Conflict(f"{view.namespace}/{view.name} changed since it was read ({exc.status})") from None

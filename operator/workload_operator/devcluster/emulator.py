@@ -18,6 +18,10 @@ changes. It is kmock's DSL, ``api[criteria][n:n+1] << 409 << {...}``, which test
 directly too; but kmock's slices count matching requests from the start of the log, so
 "the next one" needs ``n = len(api[criteria])`` taken at that moment.
 
+Random faults for the operator's requests, without kmock reactions (the fast path stays fast):
+``api.faults = Faults(seed=7)`` answers some writes with 409/422/500/503, delays some answers and
+ends some watch streams early; ``api.faults.injected`` records each one; ``api.faults = None`` stops.
+
 Write objects through the API; ``api.objects`` (kmock's store, with history) is for assertions.
 """
 from __future__ import annotations
@@ -55,6 +59,95 @@ _BY_NAME = frozenset({'metadata.name', 'metadata.namespace'})
 _REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound',
             405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Expired', 415: 'UnsupportedMediaType',
             422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable'}
+
+
+OPERATOR_AGENTS = ('workload-operator/', 'kopf/')  # User-Agents of the operator's client and of kopf's watches
+_WRITES = frozenset({'POST', 'PATCH', 'PUT', 'DELETE'})
+# Which writes a real server can refuse with each code although the client did nothing wrong:
+# 409/422 only an update (stale resourceVersion; a failed JSON-patch `test`), where a re-read and a
+# new decision is the cure; a 409 to a create would claim the object exists, a lie no client can handle.
+_FAULT_METHODS: dict[int, frozenset[str]] = {409: frozenset({'PATCH', 'PUT'}), 422: frozenset({'PATCH', 'PUT'})}
+
+
+@dataclasses.dataclass(frozen=True)
+class Injected:
+    """One fault the plan injected."""
+    kind: str  # '409', '422', '500', '503' (an error answered instead), 'slow' (a delayed answer), 'drop' (a watch ended)
+    method: str
+    path: str
+
+
+@dataclasses.dataclass
+class Faults:
+    """A seeded plan of faults for the operator's requests, decided per request (cheap: a few random draws).
+
+    - with probability `rate`, a write (POST/PATCH/PUT/DELETE) is answered with one of `codes` as a real
+      `Status`, and nothing changes (409 and 422 only for updates, see _FAULT_METHODS); the codes take
+      turns, so that a few errors show each of them;
+    - with probability `rate`, any request is answered after a delay drawn from `slow` (seconds);
+    - after each event it sends, a watch stream ends early with probability `drop_watch` (the client
+      resumes it from the last resourceVersion it saw).
+
+    Only requests from the operator (User-Agent `workload-operator/…` or `kopf/…`) are touched, never the
+    test's own client; `only`, when given, narrows that further. Requests arrive concurrently, so a seed
+    fixes the draws, not which request gets which.
+    """
+    seed: int
+    rate: float = 0.2
+    codes: tuple[int, ...] = (409, 422, 500, 503)
+    slow: tuple[float, float] = (0.0, 0.3)
+    drop_watch: float = 0.05
+    only: Callable[[kmock.Request], bool] | None = None
+    injected: list[Injected] = dataclasses.field(default_factory=list, init=False)
+    _random: random.Random = dataclasses.field(init=False, repr=False)
+    _turns: dict[tuple[int, ...], int] = dataclasses.field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def applies(self, request: kmock.Request) -> bool:
+        agent = request.headers.get('User-Agent', '')
+        return agent.startswith(OPERATOR_AGENTS) and (self.only is None or self.only(request))
+
+    def count(self, kind: str) -> int:
+        return sum(1 for fault in self.injected if fault.kind == kind)
+
+    def delay(self, request: kmock.Request) -> float:
+        """Seconds to wait before answering (0: none)."""
+        if self._random.random() >= self.rate:
+            return 0.0
+        self._record('slow', request)
+        return self._random.uniform(*self.slow)
+
+    def error(self, request: kmock.Request, route: Route) -> ApiError | None:
+        """The error to answer instead of serving the request, if any."""
+        method = request.method.upper()
+        codes = tuple(code for code in self.codes if method in _FAULT_METHODS.get(code, _WRITES))
+        if not codes or self._random.random() >= self.rate:
+            return None
+        turn = self._turns[codes] = self._turns.get(codes, -1) + 1
+        code = codes[turn % len(codes)]
+        self._record(str(code), request)
+        if code == 409 and route.spec is not None:
+            return _conflict(route.spec, route.name or '', 'the object has been modified; please apply your '
+                                                           'changes to the latest version and try again')
+        if code == 422:
+            return _patch_failed('testing value failed (injected fault)')
+        if code == 500:
+            return ApiError(500, 'Internal error occurred: injected fault')
+        if code == 503:
+            return ApiError(503, 'the server is currently unable to handle the request (injected fault)')
+        return ApiError(code, f'injected fault {code}')  # any other code, with its usual reason
+
+    def drop(self, request: kmock.Request) -> bool:
+        """Whether to end a watch stream after the event just sent."""
+        if self._random.random() >= self.drop_watch:
+            return False
+        self._record('drop', request)
+        return True
+
+    def _record(self, kind: str, request: kmock.Request) -> None:
+        self.injected.append(Injected(kind, request.method.upper(), request.url.path))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +273,7 @@ class KubeAPIServer(kmock.KubernetesEmulator):
     """kmock's emulator with a kube-apiserver's semantics; run it with ``kmock.Server(api)``."""
 
     bookmark_interval: float | None = None  # how often idle watches that allow them get a BOOKMARK
+    faults: Faults | None = None  # random faults for the operator's requests; None: none
 
     _specs: dict[tuple[str, str, str], ResourceSpec] = attrs.field(factory=dict, init=False)
     _rv: int = attrs.field(default=0, init=False)  # the one global revision, like etcd's
@@ -318,6 +412,11 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         # kmock decides whether a reaction sees a request by filtering its whole request log again,
         # which makes a long run quadratic; with no reaction added by a test, serve resources directly.
         route = self.route(request.url.path)
+        if (faults := self.faults) is not None and route is not None and faults.applies(request):
+            if pause := faults.delay(request):
+                await asyncio.sleep(pause)
+            if request.method.upper() in _WRITES and (error := faults.error(request, route)) is not None:
+                return aiohttp.web.json_response(error.body, status=error.code)  # nothing changed
         if len(self._payloads) == self._builtin_reactions and route is not None:
             return await self._answer(request, route)
         try:
@@ -470,6 +569,9 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             while True:
                 for event in events:
                     await response.write(json.dumps(event).encode() + b'\n')
+                    if (faults := self.faults) is not None and faults.applies(request) and faults.drop(request):
+                        last_rv = None  # dropped: the client resumes from the last resourceVersion it saw
+                        break
                 if last_rv is None or (deadline is not None and loop.time() >= deadline):
                     break
                 events, last_rv = await self._next_events(spec, match, last_rv, deadline, bookmarks)
@@ -724,12 +826,17 @@ def _apply_patch(content_type: str, current: JsonDict, body: Any) -> Any:
         try:
             return jsonpatch.apply_patch(current, body)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
-            # A failed `test`, a missing path, an unknown op: 422 with the generic message.
-            raise ApiError(422, 'the server rejected our request due to an error in our request', 'Invalid',
-                           {'causes': [{'reason': 'UnexpectedServerResponse', 'message': str(e)}]}) from None
+            raise _patch_failed(str(e)) from None
     # RFC 7386 merge patch. Strategic merge (built-ins only) is approximated by it: lists are
     # replaced, not merged by their patchMergeKey, and $patch/$retainKeys directives are unknown.
     return _merge_patch(current, body)
+
+
+def _patch_failed(error: str) -> ApiError:
+    # A failed `test`, a missing path, an unknown op: 422 with the generic message and a cause
+    # naming no field (apierrors.NewGenericServerResponse), unlike a schema's or CEL rule's refusal.
+    return ApiError(422, 'the server rejected our request due to an error in our request', 'Invalid',
+                    {'causes': [{'reason': 'UnexpectedServerResponse', 'message': error}]})
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
