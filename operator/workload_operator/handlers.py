@@ -121,6 +121,8 @@ class Runtime:
     # kopf's indexes, kept so that timers and queue wake-ups can reconcile outside of a handler.
     workloads: Any = None
     pods: Any = None
+    # Reconciles started by timers and wake-ups: asyncio keeps only weak references to tasks.
+    background: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
 
     def forget(self, uid: str) -> None:
         self.locks.pop(uid, None)
@@ -137,12 +139,19 @@ class Runtime:
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
         delay = max(0.0, (at - self.clock()).total_seconds())
-        loop = asyncio.get_running_loop()
-        self.timers[uid] = loop.call_later(delay, lambda: loop.create_task(self.wake(uid)))
+        self.timers[uid] = asyncio.get_running_loop().call_later(delay, self.wake, uid)
 
-    async def wake(self, uid: str) -> None:
+    def wake(self, uid: str) -> None:
+        """Reconcile a workload outside of any handler (its timer fired, or a queue slot freed up)."""
         self.timers.pop(uid, None)
-        await reconcile(uid, self, self.workloads, self.pods)
+        task = asyncio.get_running_loop().create_task(reconcile(uid, self, self.workloads, self.pods))
+        self.background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("a reconcile woken by a timer or the queue failed: %s", exc, exc_info=exc)
 
     def wake_queue(self, namespace: str) -> None:
         """A slot freed up: reconcile the queued workloads that may now start, in queue order."""
@@ -153,7 +162,7 @@ class Runtime:
         queued = sorted((v for v in everyone if v.status.state is State.QUEUED
                          and (anywhere or v.namespace == namespace)), key=queue_order)
         for view in queued[:free_slots(namespace, everyone, self.policy)]:
-            asyncio.get_running_loop().create_task(self.wake(view.uid))
+            self.wake(view.uid)
 
 
 def _rv(view: WorkloadView) -> int:
