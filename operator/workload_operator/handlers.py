@@ -247,8 +247,9 @@ async def on_pod_event(name: str, labels: kopf.Labels, memo: kopf.Memo, workload
 async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kopf.Index) -> None:
     """Decide and apply steps until the core has nothing left to do for this workload.
 
-    A transient API failure is retried after a capped backoff, from a fresh read; after the
-    last retry the error is raised (and logged by kopf) and the next event resumes the work.
+    A transient API failure is retried after a capped backoff, from a fresh read; the backoff starts
+    over once a retry has made progress. When the retries run out, a timer tries again later: the
+    work never waits for an event that may not come.
     """
     async with runtime.locks[uid]:
         indexed = next(iter(workloads.get(uid, [])), None)
@@ -260,7 +261,9 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
                 runtime.unreadable.add(uid)
                 logger.error("%s/%s: left alone: its status is unreadable: %s", view.namespace, view.name, view.status_error)
             return
-        for delay in (*RETRY_DELAYS, None):
+        delays = iter(RETRY_DELAYS)
+        while True:
+            started_from = view.status
             try:
                 await _settle(view, uid, runtime, pods)
                 return
@@ -269,8 +272,12 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
             except Refused as exc:  # a bug or a schema the operator does not match: say so, do not loop
                 raise kopf.PermanentError(str(exc)) from None
             except Transient as exc:
-                if delay is None:
-                    raise
+                if (delay := next(delays, None)) is None:
+                    later = RETRY_DELAYS[-1]
+                    logger.warning("%s/%s: the API failed again (%s); trying again in %ss",
+                                   view.namespace, view.name, exc, later)
+                    runtime.wake_at(uid, runtime.clock() + datetime.timedelta(seconds=later))
+                    return
                 logger.warning("%s/%s: the API failed (%s); retrying in %ss", view.namespace, view.name, exc, delay)
                 await asyncio.sleep(delay)
                 try:
@@ -280,6 +287,8 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
                 if fresh is None:
                     return
                 view = WorkloadView.from_body(fresh)
+                if view.status != started_from:  # only the operator writes status: its steps got through
+                    delays = iter(RETRY_DELAYS)
 
 
 async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:

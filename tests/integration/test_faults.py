@@ -176,3 +176,23 @@ async def test_a_lagging_pod_watch_does_not_make_the_operator_spin(cluster: Clus
     assert audit.transitions("lagged")[-1] == ("running", "cancelled")
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not failures, failures
+
+
+async def test_a_reconcile_out_of_retries_tries_again_by_itself(cluster: Cluster, kube_api: KubeAPIServer, audit,
+                                                                monkeypatch, caplog):
+    """Every retry of one status write fails, and no event follows (the pod has exited for good): the
+    operator must not wait for one. It tries again on a timer, and the transition is made once."""
+    monkeypatch.setattr(handlers, "RETRY_DELAYS", tuple(delay / 10 for delay in handlers.RETRY_DELAYS))
+    await cluster.start_running("patient")
+    refused = kube_api.inject_error(503, resource="workloads", subresource="status", name="patient",
+                                    count=len(handlers.RETRY_DELAYS) + 1)
+    await cluster.pod_exited("patient-1", 0, message="{}")
+
+    workload = await cluster.wait_state("patient", "completed")
+    assert len(list(refused)) == len(handlers.RETRY_DELAYS) + 1
+    edges = assert_valid_history(workload)
+    assert edges == EXPECTED["ok"][1]
+    assert await wait_for(lambda: _at_least(audit.transitions("patient"), len(edges)), "the audit lines") == edges
+    assert any("trying again in" in r.getMessage() for r in caplog.records)
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not failures, failures
