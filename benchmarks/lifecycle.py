@@ -1,45 +1,72 @@
-"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--unrelated-pods 5000]
+"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--modes batch,service,worker-loss] [--kubeconfig PATH]
 
-Drives N batch workloads through a full lifecycle on the emulated API, with the operator as its own
-process and a simulated kubelet, and prints a table per N:
+Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
+driver playing the users and the kubelet, and prints a table with a row per mode and N:
 
-- status writes and other operator requests per transition (from the API's request log; watches and
-  the initial lists are not counted);
-- latency from a pod status write to the Workload state change it causes, seen on a watch (p50, p99),
-  next to the bare round trip measured in the same run (one PATCH and its watch event, no operator);
-- throughput (transitions/s), the operator's CPU seconds and peak RSS;
-- one more run of the smallest size with unrelated pods in the namespace: the operator's CPU and
-  memory should not grow with them (it selects its pods on the server).
+- status writes and other operator requests per transition, from the API's request log (watches and
+  the lists that open them are not counted), and which requests the others are;
+- latency from a write that should move a Workload (a pod's status, a cancel, a pod deleted) to the
+  state change it causes, seen on a watch (p50, p99), next to the bare round trip measured in the same
+  run (one status PATCH and its watch event, no operator) and their ratio;
+- throughput (transitions/s), the operator's CPU seconds and peak RSS, and how they grow with N;
+- first, workloads one at a time (the reaction without load); last, the smallest N again with
+  unrelated pods in the namespace (the operator's CPU and memory should not grow with them).
+
+The modes: ``batch`` (queued → preparing → running → collecting → completed), ``service`` (… running →
+serving, then cancelled: stopping → completed) and ``worker-loss`` (the first pod is deleted while
+running: orphaned → queued, and a second attempt completes; the operator's backoff is set to 0 so that
+the run measures the operator, not the wait).
+
+By default the API is kmock's emulator in this process. With ``--kubeconfig`` it is a real API server
+(for example kube-apiserver and etcd alone, as the cluster tests use): the run installs the CRD if it is
+missing, uses a new namespace per run and removes what it created. There must be no kubelet that would
+run the pods (this driver writes their status) and no other operator serving that namespace.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import pathlib
 import platform
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
+import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import kmock
-import yaml
 
-from workload_operator import GROUP, PLURAL, VERSION, crd
-from workload_operator.devcluster.control_plane import write_kubeconfig
-from workload_operator.devcluster.emulator import KubeAPIServer
+from benchmarks.apis import BenchApi, api_for
+from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.devcluster.emulator import parse_resource_path
+from workload_operator.lifecycle.decide import pod_name
+from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL
 
-NAMESPACE = "bench"
 OPERATOR_AGENTS = ("workload-operator/", "kopf/")
 MERGE = {"Content-Type": "application/merge-patch+json"}
-TRANSITIONS_PER_BATCH = 5  # queued, preparing, running, collecting, completed
+SERVICE_SPEC = {"type": "service", "port": 8000, "readinessPath": "/health"}
+PATHS = {  # mode -> the states every workload goes through, in order
+    "batch": ("queued", "preparing", "running", "collecting", "completed"),
+    "service": ("queued", "preparing", "running", "serving", "stopping", "completed"),
+    "worker-loss": ("queued", "preparing", "running", "orphaned", "queued", "preparing", "running", "collecting",
+                    "completed"),
+}
+MAIN = {"name": "main", "image": "busybox", "imageID": "", "restartCount": 0}
+STARTED = "2026-11-23T12:00:00Z"
+RUNNING = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+           "containerStatuses": [{**MAIN, "ready": False, "state": {"running": {"startedAt": STARTED}}}]}
+SERVING = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+           "containerStatuses": [{**MAIN, "ready": True, "state": {"running": {"startedAt": STARTED}}}]}
+SUCCEEDED = {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "False"}],
+             "containerStatuses": [{**MAIN, "ready": False, "state": {"terminated": {
+                 "exitCode": 0, "reason": "Completed", "message": "{}", "startedAt": STARTED,
+                 "finishedAt": "2026-11-23T12:00:01Z"}}}]}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,6 +76,7 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass
 class Run:
+    mode: str
     size: int
     unrelated: int = 0
     one_at_a_time: bool = False
@@ -57,213 +85,344 @@ class Run:
     seconds: float = 0.0
     transitions: int = 0
     status_writes: int = 0
-    other_requests: int = 0
+    others: collections.Counter[str] = field(default_factory=collections.Counter)
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
 
+    @property
+    def label(self) -> str:
+        return f"{self.size} one at a time" if self.one_at_a_time else f"{self.size} at once"
+
 
 class Driver:
-    """The test side: creates workloads, plays the kubelet, and times what the operator does."""
+    """The test side: creates workloads, plays the kubelet and the users, and times what the operator does."""
 
-    def __init__(self, api: KubeAPIServer, session: aiohttp.ClientSession) -> None:
-        self.base = str(api.url).rstrip("/")
-        self.session = session
-        self.wl_url = f"{self.base}/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}"
-        self.pods_url = f"{self.base}/api/v1/namespaces/{NAMESPACE}/pods"
-        self.pending_write: dict[str, float] = {}     # workload -> when its pod's status was written
-        self.state: dict[str, str] = {}
-        self.reached: dict[tuple[str, str], asyncio.Event] = {}   # (workload, state) -> set when seen
+    def __init__(self, base: str, namespace: str, session: aiohttp.ClientSession) -> None:
+        self.base, self.namespace, self.session = base, namespace, session
+        self.workloads_url = f"{base}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+        self.pods_url = f"{base}/api/v1/namespaces/{namespace}/pods"
+        self.seen: collections.defaultdict[str, list[str]] = collections.defaultdict(list)  # states in order
+        self.counted: dict[str, int] = {}              # workload -> status.transitions, as last seen
+        self.pods: set[str] = set()                    # pods of the operator seen created
+        self.pending: dict[str, tuple[str, float]] = {}  # workload -> (the state a write should cause, when)
         self.latencies: list[float] = []
-        self.done = asyncio.Event()
-        self.expected = 0
+        self._waiters: dict[str, asyncio.Event] = {}
 
-    async def post(self, url: str, body: dict[str, Any]) -> None:
-        async with self.session.post(url, json=body) as response:
-            assert response.status < 300, await response.text()
+    # --- requests ------------------------------------------------------------------------------
+    async def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body) if body is not None else None
+        async with self.session.request(method, url, data=data, headers=headers or {
+                "Content-Type": "application/json"}) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"{method} {url}: {response.status} {await response.text()}")
 
-    async def pod_status(self, pod: str, status: dict[str, Any]) -> None:
-        async with self.session.patch(f"{self.pods_url}/{pod}/status", data=json.dumps({"status": status}),
-                                      headers=MERGE) as response:
-            assert response.status < 300, await response.text()
-
-    async def stream(self, url: str, handle: Any) -> None:
+    async def stream(self, url: str, handle: Callable[[dict[str, Any]], None]) -> None:
         async with self.session.get(url, params={"watch": "true"}, timeout=aiohttp.ClientTimeout(total=None)) as response:
             async for line in response.content:
                 if line.strip():
-                    await handle(json.loads(line))
+                    handle(json.loads(line))
 
-    async def on_workload(self, event: dict[str, Any]) -> None:
+    def watch(self) -> list[asyncio.Task[None]]:
+        selector = POD_SELECTOR.replace("/", "%2F").replace("=", "%3D")
+        return [asyncio.create_task(self.stream(self.workloads_url, self.on_workload)),
+                asyncio.create_task(self.stream(f"{self.pods_url}?labelSelector={selector}", self.on_pod))]
+
+    # --- what the watches show ----------------------------------------------------------------
+    def on_workload(self, event: dict[str, Any]) -> None:
         obj = event["object"]
-        name, state = obj["metadata"]["name"], (obj.get("status") or {}).get("state")
-        if state and state != self.state.get(name):
-            self.state[name] = state
-            self.event(name, state).set()
-            if (written := self.pending_write.pop(name, None)) is not None and state in ("running", "collecting"):
-                self.latencies.append(time.perf_counter() - written)
-            if state == "completed" and sum(s == "completed" for s in self.state.values()) == self.expected:
-                self.done.set()
+        name, status = obj["metadata"]["name"], obj.get("status") or {}
+        state = status.get("state")
+        self.counted[name] = status.get("transitions", 0)
+        if state and (not self.seen[name] or self.seen[name][-1] != state):
+            self.seen[name].append(state)
+            if (pending := self.pending.get(name)) is not None and pending[0] == state:
+                self.latencies.append(time.perf_counter() - pending[1])
+                del self.pending[name]
+            self._notify(name)
 
-    def event(self, workload: str, state: str) -> asyncio.Event:
-        return self.reached.setdefault((workload, state), asyncio.Event())
+    def on_pod(self, event: dict[str, Any]) -> None:
+        if event["type"] == "ADDED":
+            self.pods.add(event["object"]["metadata"]["name"])
+            self._notify(event["object"]["metadata"]["labels"][WORKLOAD_LABEL])
 
-    async def on_pod(self, event: dict[str, Any]) -> None:
-        """The simulated kubelet: a new pod runs at once, and exits 0 once the operator has seen it run."""
-        pod = event["object"]
-        if event["type"] != "ADDED":
-            return
-        name, workload = pod["metadata"]["name"], pod["metadata"]["labels"][f"{GROUP}/workload"]
-        asyncio.create_task(self.play(name, workload))
+    def _notify(self, workload: str) -> None:
+        if (waiter := self._waiters.pop(workload, None)) is not None:
+            waiter.set()
 
-    async def play(self, pod: str, workload: str) -> None:
-        main = {"name": "main", "image": "busybox", "imageID": "", "ready": True, "restartCount": 0}
-        await self.event(workload, "preparing").wait()
-        self.pending_write[workload] = time.perf_counter()
-        await self.pod_status(pod, {"phase": "Running", "containerStatuses": [
-            {**main, "state": {"running": {"startedAt": "2026-11-23T12:00:00Z"}}}]})
-        await self.event(workload, "running").wait()
-        self.pending_write[workload] = time.perf_counter()
-        await self.pod_status(pod, {"phase": "Succeeded", "containerStatuses": [{**main, "ready": False, "state": {
-            "terminated": {"exitCode": 0, "reason": "Completed", "message": "{}", "startedAt": "2026-11-23T12:00:00Z",
-                           "finishedAt": "2026-11-23T12:00:01Z"}}}]})
+    async def until(self, workload: str, check: Callable[[], bool]) -> None:
+        while not check():
+            await self._waiters.setdefault(workload, asyncio.Event()).wait()
+
+    async def reach(self, workload: str, state: str, times: int = 1) -> None:
+        await self.until(workload, lambda: self.seen[workload].count(state) >= times)
+
+    async def pod(self, workload: str, attempt: int) -> str:
+        name = pod_name(workload, attempt)
+        await self.until(workload, lambda: name in self.pods)
+        return name
+
+    # --- what the users and the kubelet do ----------------------------------------------------
+    async def create(self, workload: str, mode: str) -> None:
+        spec = {"image": "busybox", **(SERVICE_SPEC if mode == "service" else {})}
+        await self.call("POST", self.workloads_url, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload",
+                                                     "metadata": {"name": workload}, "spec": spec})
+
+    async def cause(self, workload: str, state: str, write: Coroutine[Any, Any, None]) -> None:
+        """Make a write that should move the workload to ``state``, timing it until the watch shows that."""
+        self.pending[workload] = (state, time.perf_counter())
+        await write
+
+    def pod_status(self, pod: str, status: dict[str, Any]) -> Coroutine[Any, Any, None]:
+        return self.call("PATCH", f"{self.pods_url}/{pod}/status", {"status": status}, MERGE)
+
+    async def run_pod(self, workload: str, attempt: int, status: dict[str, Any]) -> str:
+        pod = await self.pod(workload, attempt)
+        await self.reach(workload, "preparing", times=attempt)
+        await self.cause(workload, "running", self.pod_status(pod, status))
+        await self.reach(workload, "running", times=attempt)
+        return pod
+
+    async def batch(self, workload: str) -> None:
+        pod = await self.run_pod(workload, 1, RUNNING)
+        await self.cause(workload, "collecting", self.pod_status(pod, SUCCEEDED))
+
+    async def service(self, workload: str) -> None:
+        await self.run_pod(workload, 1, SERVING)
+        await self.reach(workload, "serving")
+        await self.cause(workload, "stopping", self.call("PATCH", f"{self.workloads_url}/{workload}",
+                                                        {"spec": {"cancel": True}}, MERGE))
+
+    async def worker_loss(self, workload: str) -> None:
+        lost = await self.run_pod(workload, 1, RUNNING)
+        await self.cause(workload, "orphaned", self.call("DELETE", f"{self.pods_url}/{lost}"))
+        pod = await self.run_pod(workload, 2, RUNNING)
+        await self.cause(workload, "collecting", self.pod_status(pod, SUCCEEDED))
+
+    async def lifecycle(self, workload: str, mode: str) -> None:
+        await self.create(workload, mode)
+        await {"batch": self.batch, "service": self.service, "worker-loss": self.worker_loss}[mode](workload)
+        await self.reach(workload, "completed")
+        if tuple(self.seen[workload]) != PATHS[mode]:
+            raise RuntimeError(f"{workload} went {' → '.join(self.seen[workload])}, not {' → '.join(PATHS[mode])}")
 
 
 async def bare_round_trips(driver: Driver, samples: int) -> list[float]:
     """One status PATCH and its watch event, without the operator: the floor for any reaction."""
-    url = driver.wl_url  # a Workload's status, written before the operator starts (and deleted after)
-    await driver.post(url, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload", "metadata": {"name": "probe"},
-                            "spec": {"image": "busybox"}})
+    url, name = driver.workloads_url, "probe"
+    await driver.call("POST", url, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload", "metadata": {"name": name},
+                                    "spec": {"image": "busybox"}})
     seen: asyncio.Queue[str] = asyncio.Queue()
-
-    async def on_event(event: dict[str, Any]) -> None:
-        await seen.put((event["object"].get("status") or {}).get("message", ""))
-
-    watcher = asyncio.create_task(driver.stream(f"{url}?fieldSelector=metadata.name%3Dprobe", on_event))
+    watcher = asyncio.create_task(driver.stream(
+        f"{url}?fieldSelector=metadata.name%3D{name}",
+        lambda event: seen.put_nowait((event["object"].get("status") or {}).get("message", ""))))
     await seen.get()  # the initial ADDED
     times = []
     for n in range(1, samples + 1):
         start = time.perf_counter()
-        async with driver.session.patch(f"{url}/probe/status", data=json.dumps({"status": {"message": str(n)}}),
-                                        headers=MERGE) as r:
-            assert r.status < 300
+        await driver.call("PATCH", f"{url}/{name}/status", {"status": {"message": str(n)}}, MERGE)
         while await seen.get() != str(n):
             pass
         times.append(time.perf_counter() - start)
     watcher.cancel()
-    async with driver.session.delete(f"{url}/probe") as r:
-        assert r.status < 300
+    await driver.call("DELETE", f"{url}/{name}")
     return times
 
 
-async def operator_watching(api: KubeAPIServer, timeout: float = 30) -> None:
+async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
     """Until the operator watches Workloads and pods (it has started), or fail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        watched = {api.route(r.url.path).plural for r in api.requests_since(0)  # type: ignore[union-attr]
-                   if r.headers.get("User-Agent", "").startswith("kopf/") and r.params.get("watch") == "true"}
+        watched = {route.plural for r in api.log(0) if r.agent.startswith("kopf/") and r.watch
+                   and (route := parse_resource_path(r.path)) is not None}
         if {PLURAL, "pods"} <= watched:
             return
         await asyncio.sleep(0.05)
-    raise RuntimeError("the operator did not start watching within 30 s")
+    raise RuntimeError(f"the operator did not start watching within {timeout:.0f} s")
 
 
 def process_usage(pid: int) -> tuple[float, float]:
     """(CPU seconds, peak RSS in MB) of a live process, from /proc."""
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(stat[11]) + int(stat[12])) / ticks
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return cpu, int(line.split()[1]) / 1024
     return cpu, float("nan")
 
 
-async def one_run(size: int, unrelated: int, timeout: float, one_at_a_time: bool = False) -> Run:
-    run = Run(size=size, unrelated=unrelated, one_at_a_time=one_at_a_time)
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-bench-"))
-    async with KubeAPIServer() as api, kmock.Server(api), aiohttp.ClientSession() as session:
-        api.register_crd(yaml.safe_load(crd.render()))
-        kubeconfig = write_kubeconfig(folder / "kubeconfig", str(api.url).rstrip("/"), "bench")
-        driver = Driver(api, session)
-        await driver.post(f"{driver.base}/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
-        await asyncio.gather(*(driver.post(driver.pods_url, {"metadata": {"name": f"other-{i}", "labels": {"app": "x"}},
-                                                             "spec": {"containers": [{"name": "c", "image": "x"}]}})
-                               for i in range(unrelated)))
+async def quiet(api: BenchApi, for_seconds: float = 1.0, timeout: float = 60) -> None:
+    """Until the operator has sent no request for ``for_seconds`` (or ``timeout`` has passed)."""
+    deadline = time.monotonic() + timeout
+    seen, last = len(api.log(0)), time.monotonic()
+    while time.monotonic() - last < for_seconds and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        new = api.log(seen)
+        seen += len(new)
+        if any(r.agent.startswith(OPERATOR_AGENTS) for r in new):
+            last = time.monotonic()
+
+
+def count_requests(run: Run, api: BenchApi, first: int) -> None:
+    """The operator's requests from index ``first`` of the API's log on, but for watches and lists."""
+    for request in api.log(first):
+        route = parse_resource_path(request.path)
+        if not request.agent.startswith(OPERATOR_AGENTS) or route is None:
+            continue  # the driver's own, or discovery
+        if request.method == "GET" and route.name is None:
+            continue  # watches, and the lists that open them
+        if request.method == "PATCH" and route.subresource == "status" and route.plural == PLURAL:
+            run.status_writes += 1
+        else:
+            run.others[f"{request.method} {route.plural}{'/' + route.subresource if route.subresource else ''}"] += 1
+
+
+async def clean_up(driver: Driver, size: int, unrelated: int) -> None:
+    """On a real API server: remove what the run created. The Workloads go first, while the operator runs
+    (it deletes their pods and releases them); a namespace alone would wait for a namespace controller."""
+    limit = asyncio.Semaphore(50)
+
+    async def delete(url: str) -> None:
+        async with limit:
+            await driver.call("DELETE", url)
+
+    await asyncio.gather(*(delete(f"{driver.workloads_url}/w{i}") for i in range(size)))
+    for _ in range(600):
+        async with driver.session.get(driver.workloads_url, params={"limit": "1"}) as response:
+            if not (await response.json())["items"]:
+                break
+        await asyncio.sleep(0.5)
+    else:
+        print(f"warning: Workloads left in namespace {driver.namespace} after 300 s", file=sys.stderr)
+    await asyncio.gather(*(delete(f"{driver.pods_url}/other-{i}") for i in range(unrelated)))
+    await driver.call("DELETE", f"{driver.base}/api/v1/namespaces/{driver.namespace}")
+
+
+async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
+                  one_at_a_time: bool = False) -> Run:
+    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time)
+    namespace = "bench-" + uuid.uuid4().hex[:6]
+    async with aiohttp.ClientSession() as session:
+        driver = Driver(api.url, namespace, session)
+        await driver.call("POST", f"{api.url}/api/v1/namespaces", {"metadata": {"name": namespace}})
+        await asyncio.gather(*(driver.call("POST", driver.pods_url, {
+            "metadata": {"name": f"other-{i}", "labels": {"app": "unrelated"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}) for i in range(unrelated)))
         run.round_trips = await bare_round_trips(driver, 200)
         operator = subprocess.Popen(
-            [sys.executable, "-m", "workload_operator", "run", "--namespace", NAMESPACE, "--liveness", "off",
-             "--metrics-port", "0"], env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
+             "--metrics-port", "0", "--backoff", "0"], env={**os.environ, "KUBECONFIG": str(api.kubeconfig)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        watches = [asyncio.create_task(driver.stream(driver.wl_url, driver.on_workload)),
-                   asyncio.create_task(driver.stream(f"{driver.pods_url}?labelSelector=app.kubernetes.io%2Fmanaged-by%3D"
-                                                     "workload-operator", driver.on_pod))]
+        watches = driver.watch()
         try:
             await operator_watching(api)
-            first = len(api.requests_since(0))
-            driver.expected = size
+            first = len(api.log(0))
+            cpu_at_start, _ = process_usage(operator.pid)
             started = time.perf_counter()
+            lifecycles = []
             for i in range(size):
-                await driver.post(driver.wl_url, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload",
-                                                  "metadata": {"name": f"w{i}"}, "spec": {"image": "busybox"}})
+                lifecycles.append(asyncio.create_task(driver.lifecycle(f"w{i}", mode)))
                 if one_at_a_time:  # no load: the operator's reaction alone
-                    await driver.event(f"w{i}", "completed").wait()
-            await asyncio.wait_for(driver.done.wait(), timeout)
+                    await asyncio.wait_for(lifecycles[-1], timeout)
+            await asyncio.wait_for(asyncio.gather(*lifecycles), timeout)
             run.seconds = time.perf_counter() - started
-            run.cpu_seconds, run.peak_rss_mb = process_usage(operator.pid)
+            cpu, run.peak_rss_mb = process_usage(operator.pid)
+            run.cpu_seconds = cpu - cpu_at_start
+            await quiet(api)  # the Event of the last transition is sent after the status write that the driver saw
+            count_requests(run, api, first)
+            if not api.emulated:
+                await clean_up(driver, size, unrelated)
         finally:
             operator.terminate()
-            await asyncio.to_thread(operator.wait, 30)  # the API it says goodbye to runs in this loop
+            await asyncio.to_thread(operator.wait, 30)  # the emulated API it says goodbye to runs in this loop
             for task in watches:
                 task.cancel()
-            await api.close_watches()
-        run.latencies = driver.latencies
-        run.transitions = size * TRANSITIONS_PER_BATCH
-        for request in api.requests_since(first):
-            route = api.route(request.url.path)
-            if not request.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS) or route is None:
-                continue  # the driver's own, or discovery
-            if request.method == "GET" and route.name is None:
-                continue  # watches (and lists after a dropped watch)
-            if request.method == "PATCH" and route.subresource == "status":
-                run.status_writes += 1
-            else:
-                run.other_requests += 1
+    run.latencies = driver.latencies
+    run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
+    if run.transitions != size * len(PATHS[mode]):
+        raise RuntimeError(f"{run.transitions} transitions counted in the statuses, not {size * len(PATHS[mode])}")
     return run
 
 
 def table(runs: list[Run]) -> str:
-    head = ("| workloads | unrelated pods | status writes / transition | other requests / transition | "
-            "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | "
-            "operator CPU (s) | operator peak RSS (MB) |")
-    lines = [head, "|" + " --- |" * 10]
+    head = ("| mode | workloads | unrelated pods | transitions | status writes / transition | "
+            "other requests / transition | latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | "
+            "transitions/s | operator CPU (s) | operator peak RSS (MB) |")
+    lines = [head, "|" + " --- |" * 12]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
-        size = f"{r.size} one at a time" if r.one_at_a_time else f"{r.size} at once"
-        lines.append(f"| {size} | {r.unrelated} | {r.status_writes / r.transitions:.2f} | "
-                     f"{r.other_requests / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
+        lines.append(f"| {r.mode} | {r.label} | {r.unrelated} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
+                     f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
                      f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.peak_rss_mb:.0f} |")
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle", description=__doc__.split("\n\n")[0])
+def breakdown(runs: list[Run]) -> str:
+    """The other requests, per workload, once per mode (they do not depend on N)."""
+    lines, done = ["Other requests of the operator, per workload:"], set()
+    for r in runs:
+        if r.mode not in done and not r.unrelated:
+            done.add(r.mode)
+            per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
+            lines.append(f"- {r.mode}: {per}")
+    return "\n".join(lines)
+
+
+def growth(runs: list[Run]) -> str:
+    """How throughput, CPU per transition and memory change from the smallest N to the largest, per mode."""
+    lines = []
+    for mode in dict.fromkeys(r.mode for r in runs):
+        swept = sorted((r for r in runs if r.mode == mode and not r.one_at_a_time and not r.unrelated),
+                       key=lambda r: r.size)
+        if len(swept) < 2:
+            continue
+        low, high = swept[0], swept[-1]
+        lines.append(f"- {mode}, {low.size} → {high.size} workloads: transitions/s ×"
+                     f"{(high.transitions / high.seconds) / (low.transitions / low.seconds):.2f}, CPU per transition ×"
+                     f"{(high.cpu_seconds / high.transitions) / (low.cpu_seconds / low.transitions):.2f}, peak RSS ×"
+                     f"{high.peak_rss_mb / low.peak_rss_mb:.2f} (+{(high.peak_rss_mb - low.peak_rss_mb) / (high.size - low.size) * 1024:.0f} kB per workload)")
+    return "Growth:\n" + "\n".join(lines) if lines else ""
+
+
+async def bench(args: argparse.Namespace) -> list[Run]:
+    """Each run on an API of its own (a new emulator, or a new namespace), so that no run inherits another's objects."""
+    sizes, modes, runs = [int(s) for s in args.sizes.split(",")], args.modes.split(","), []
+    plan = [("batch", args.one_at_a_time, 0, True)] if args.one_at_a_time else []
+    plan += [(mode, size, 0, False) for mode in modes for size in sizes]
+    plan += [("batch", sizes[0], args.unrelated_pods, False)] if args.unrelated_pods else []
+    for mode, size, unrelated, one_at_a_time in plan:
+        started = time.monotonic()
+        async with api_for(args.kubeconfig) as api:
+            runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
+        print(f"  {mode}, {runs[-1].label}, {unrelated} unrelated pods: {time.monotonic() - started:.0f} s",
+              file=sys.stderr, flush=True)
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{api.description}; operator in its own process")
+    print(f"command: python -m benchmarks.lifecycle {' '.join(sys.argv[1:])}".rstrip() + "\n")
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle", description=__doc__.split("\n\n")[1])
     parser.add_argument("--sizes", default="100,1000,5000", help="workload counts to sweep (default %(default)s)")
-    parser.add_argument("--unrelated-pods", type=int, default=5000, help="for the extra run (default %(default)s; 0: skip)")
+    parser.add_argument("--modes", default="batch,service,worker-loss",
+                        help=f"lifecycles to sweep, of {', '.join(PATHS)} (default %(default)s)")
+    parser.add_argument("--unrelated-pods", type=int, default=5000, metavar="N",
+                        help="for the extra run of the smallest size (default %(default)s; 0: skip)")
     parser.add_argument("--one-at-a-time", type=int, default=50, metavar="N",
-                        help="first, N workloads one after another: the reaction without load (default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds one run may take (default %(default)s)")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    runs = [asyncio.run(one_run(args.one_at_a_time, 0, args.timeout, one_at_a_time=True))] if args.one_at_a_time else []
-    runs += [asyncio.run(one_run(size, 0, args.timeout)) for size in sizes]
-    if args.unrelated_pods:
-        runs.append(asyncio.run(one_run(sizes[0], args.unrelated_pods, args.timeout)))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"emulated API (kmock) in the driver's process, operator in its own process")
-    print(f"command: python -m benchmarks.lifecycle --sizes {args.sizes} --unrelated-pods {args.unrelated_pods} "
-          f"--one-at-a-time {args.one_at_a_time}\n")
+                        help="first, N batch workloads one after another: the reaction without load "
+                             "(default %(default)s; 0: skip)")
+    parser.add_argument("--kubeconfig", type=pathlib.Path, help="a real API server's (default: the emulated API)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take (default %(default)s)")
+    args = parser.parse_args(argv)
+    if unknown := set(args.modes.split(",")) - set(PATHS):
+        parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: the modes are {', '.join(PATHS)}")
+    runs = asyncio.run(bench(args))
     print(table(runs))
+    print("\n" + breakdown(runs))
+    if text := growth(runs):
+        print("\n" + text)
 
 
 if __name__ == "__main__":

@@ -245,6 +245,34 @@ def _carry(key: str, source: JsonDict, target: JsonDict) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResourcePath:
+    """What a resource URL of any Kubernetes API server addresses."""
+    group: str  # '' for the core API
+    version: str
+    plural: str
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def parse_resource_path(path: str) -> ResourcePath | None:
+    """Parse /api/v1/... and /apis/{group}/{version}/...; None for other URLs (discovery, /version)."""
+    parts = [part for part in path.split('/') if part]
+    if len(parts) >= 3 and parts[0] == 'api':
+        group, version, rest = '', parts[1], parts[2:]
+    elif len(parts) >= 4 and parts[0] == 'apis':
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    namespace: str | None = None
+    # /namespaces/{ns}/{plural}/..., but /api/v1/namespaces/{ns}/status is the namespace's own.
+    if rest[0] == 'namespaces' and len(rest) >= 3 and not (group == '' and rest[2:] == ['status']):
+        namespace, rest = rest[1], rest[2:]
+    name, subresource = (rest[1:2] or [None])[0], '/'.join(rest[2:]) or None
+    return ResourcePath(group, version, rest[0], namespace, name, subresource)
+
+
+@dataclasses.dataclass(frozen=True)
 class Route:
     """What a resource URL addresses; `spec` is None for resources not registered."""
     spec: ResourceSpec | None
@@ -371,19 +399,10 @@ class KubeAPIServer(kmock.KubernetesEmulator):
 
     def route(self, path: str) -> Route | None:
         """Parse a resource URL (/api/v1/..., /apis/group/version/...); None for other URLs."""
-        parts = [part for part in path.split('/') if part]
-        if len(parts) >= 3 and parts[0] == 'api':
-            group, version, rest = '', parts[1], parts[2:]
-        elif len(parts) >= 4 and parts[0] == 'apis':
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
+        if (parsed := parse_resource_path(path)) is None:
             return None
-        namespace: str | None = None
-        # /namespaces/{ns}/{plural}/..., but /api/v1/namespaces/{ns}/status is the namespace's own.
-        if rest[0] == 'namespaces' and len(rest) >= 3 and not (group == '' and rest[2:] == ['status']):
-            namespace, rest = rest[1], rest[2:]
-        name, subresource = (rest[1:2] or [None])[0], '/'.join(rest[2:]) or None
-        return Route(self._specs.get((group, version, rest[0])), rest[0], namespace, name, subresource)
+        spec = self._specs.get((parsed.group, parsed.version, parsed.plural))
+        return Route(spec, parsed.plural, parsed.namespace, parsed.name, parsed.subresource)
 
     # ------------------------------------------------------------------ kmock plumbing
 

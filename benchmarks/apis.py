@@ -1,0 +1,162 @@
+"""The API server a benchmark run talks to, and the log of the requests it received.
+
+- ``emulated_api()``: kmock's emulated API in this process; its own request log is read.
+- ``proxied_api(kubeconfig)``: a real API server, reached through a counting proxy in this process.
+  A real server's audit log is not ours to configure, so the proxy logs every request on its way
+  (method, path, query, user agent) and forwards it with the kubeconfig's credentials, streaming
+  the answer (watches included). The operator and the driver both talk to the proxy, so the bare
+  round trip it measures pays the same extra hop as the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import pathlib
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import aiohttp.web
+import kmock
+import kubernetes
+import yaml
+
+from workload_operator import GROUP, PLURAL, VERSION, crd
+from workload_operator.devcluster.control_plane import write_kubeconfig
+from workload_operator.devcluster.emulator import KubeAPIServer
+
+# Hop-by-hop headers, and those the proxy sets itself, are not forwarded.
+DROPPED_HEADERS = frozenset({"host", "authorization", "connection", "keep-alive", "transfer-encoding", "te",
+                             "trailer", "upgrade", "proxy-authorization", "content-length", "accept-encoding"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Logged:
+    """One request as the API server received it."""
+    method: str
+    path: str
+    watch: bool
+    agent: str
+
+
+@dataclasses.dataclass
+class BenchApi:
+    url: str                                 # where the driver and the operator send their requests
+    kubeconfig: pathlib.Path                 # the operator's
+    log: Callable[[int], list[Logged]]       # the requests received from index n on
+    emulated: bool
+    description: str
+
+
+def _from_kmock(request: kmock.Request) -> Logged:
+    return Logged(request.method.upper(), request.url.path, request.params.get("watch") in ("true", "1"),
+                  request.headers.get("User-Agent", ""))
+
+
+@contextlib.asynccontextmanager
+async def emulated_api() -> AsyncIterator[BenchApi]:
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-bench-"))
+    async with KubeAPIServer() as api, kmock.Server(api):
+        api.register_crd(yaml.safe_load(crd.render()))  # the emulator has no apiextensions API
+        url = str(api.url).rstrip("/")
+        yield BenchApi(url, write_kubeconfig(folder / "kubeconfig", url, "bench"),
+                       lambda start: [_from_kmock(r) for r in api.requests_since(start)], emulated=True,
+                       description="emulated API (kmock) in the driver's process")
+        await api.close_watches()
+
+
+class CountingProxy:
+    """Forwards every request to the upstream API server with its credentials, and logs it."""
+
+    def __init__(self, kubeconfig: pathlib.Path) -> None:
+        self.config = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=self.config)
+        self.upstream = self.config.host.rstrip("/")
+        self.requests: list[Logged] = []
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.upstream.startswith("https:"):
+            return False
+        context = ssl.create_default_context(cafile=self.config.ssl_ca_cert)
+        if self.config.cert_file:
+            context.load_cert_chain(self.config.cert_file, self.config.key_file)
+        if not self.config.verify_ssl:
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        return context
+
+    async def _forward(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        self.requests.append(Logged(request.method.upper(), request.path,
+                                    request.query.get("watch") in ("true", "1"), request.headers.get("User-Agent", "")))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED_HEADERS}
+        # The official client's own auth settings (its hook refreshes the tokens of exec plugins).
+        for auth in self.config.auth_settings().values():
+            if auth["in"] == "header" and auth["value"]:
+                headers[auth["key"]] = auth["value"]
+        body = await request.read()
+        async with self.session.request(request.method, self.upstream + request.path_qs, headers=headers,
+                                        data=body or None, allow_redirects=False) as upstream:
+            response = aiohttp.web.StreamResponse(status=upstream.status, headers={
+                k: v for k, v in upstream.headers.items() if k.lower() not in DROPPED_HEADERS | {"content-encoding"}})
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionResetError, aiohttp.ClientPayloadError):  # a watch ended by a client
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            return response
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        """Serve on a free local port until the block ends; yields the proxy's URL."""
+        connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=0)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as self.session:
+            app = aiohttp.web.Application(client_max_size=64 * 2**20)
+            app.router.add_route("*", "/{path:.*}", self._forward)
+            runner = aiohttp.web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
+            await runner.setup()
+            site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            try:
+                yield f"http://127.0.0.1:{port}"
+            finally:
+                await runner.cleanup()
+
+
+async def _ensure_crd(url: str) -> None:
+    """Install the generated CRD if the server does not serve Workloads yet, and wait until it does."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}/apis/{GROUP}/{VERSION}/{PLURAL}", params={"limit": "1"}) as response:
+            if response.status == 200:
+                return
+        print(f"installing the CRD {PLURAL}.{GROUP} (the API server does not serve it)", flush=True)
+        crds = f"{url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        async with session.post(crds, json=yaml.safe_load(crd.render())) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"could not install the CRD: {response.status} {await response.text()}")
+        for _ in range(300):
+            async with session.get(f"{crds}/{PLURAL}.{GROUP}") as response:
+                conditions = ((await response.json()).get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the CRD was not established within 60 s")
+
+
+@contextlib.asynccontextmanager
+async def proxied_api(kubeconfig: pathlib.Path) -> AsyncIterator[BenchApi]:
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-bench-"))
+    proxy = CountingProxy(kubeconfig)
+    async with proxy.serving() as url:
+        await _ensure_crd(url)
+        # The operator's credentials are the proxy's to add: any token will do on the way in.
+        yield BenchApi(url, write_kubeconfig(folder / "kubeconfig", url, "via-proxy"), lambda start: proxy.requests[start:],
+                       emulated=False, description=f"the API server of {kubeconfig} ({proxy.upstream}), through a "
+                                               "counting proxy in the driver's process")
+
+
+def api_for(kubeconfig: pathlib.Path | None) -> contextlib.AbstractAsyncContextManager[BenchApi]:
+    return proxied_api(kubeconfig) if kubeconfig is not None else emulated_api()
