@@ -35,6 +35,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -88,10 +89,13 @@ class Run:
     others: collections.Counter[str] = field(default_factory=collections.Counter)
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    end_rss_mb: float = 0.0
+    stop_seconds: float = 0.0
 
     @property
     def label(self) -> str:
-        return f"{self.size} one at a time" if self.one_at_a_time else f"{self.size} at once"
+        label = f"{self.size} one at a time" if self.one_at_a_time else f"{self.size} at once"
+        return label + (f", {self.unrelated} unrelated pods" if self.unrelated else "")
 
 
 class Driver:
@@ -117,10 +121,19 @@ class Driver:
                 raise RuntimeError(f"{method} {url}: {response.status} {await response.text()}")
 
     async def stream(self, url: str, handle: Callable[[dict[str, Any]], None]) -> None:
-        async with self.session.get(url, params={"watch": "true"}, timeout=aiohttp.ClientTimeout(total=None)) as response:
-            async for line in response.content:
-                if line.strip():
-                    handle(json.loads(line))
+        """Watch until cancelled; a stream the server ends (a real one does, after a while) is resumed."""
+        version: str | None = None
+        while True:
+            params = {"watch": "true", **({"resourceVersion": version} if version else {})}
+            async with self.session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=None)) as response:
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":  # 410 Gone: too far behind to resume; the run cannot go on
+                        raise RuntimeError(f"the watch of {url} failed: {event['object'].get('message')}")
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    handle(event)
 
     def watch(self) -> list[asyncio.Task[None]]:
         selector = POD_SELECTOR.replace("/", "%2F").replace("=", "%3D")
@@ -206,6 +219,15 @@ class Driver:
             raise RuntimeError(f"{workload} went {' → '.join(self.seen[workload])}, not {' → '.join(PATHS[mode])}")
 
 
+async def unless_a_watch_fails(work: asyncio.Future[Any], watches: list[asyncio.Task[None]]) -> None:
+    """Wait for ``work``; a watch only ends by failing, and then the work would wait forever."""
+    done, _ = await asyncio.wait({work, *watches}, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        task.result()
+    if work not in done:
+        raise RuntimeError("a watch of the driver ended")
+
+
 async def bare_round_trips(driver: Driver, samples: int) -> list[float]:
     """One status PATCH and its watch event, without the operator: the floor for any reaction."""
     url, name = driver.workloads_url, "probe"
@@ -240,14 +262,12 @@ async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
     raise RuntimeError(f"the operator did not start watching within {timeout:.0f} s")
 
 
-def process_usage(pid: int) -> tuple[float, float]:
-    """(CPU seconds, peak RSS in MB) of a live process, from /proc."""
+def process_usage(pid: int) -> tuple[float, float, float]:
+    """(CPU seconds, peak RSS, current RSS in MB) of a live process, from /proc."""
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return cpu, int(line.split()[1]) / 1024
-    return cpu, float("nan")
+    memory = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines())
+    return cpu, int(memory["VmHWM"].split()[0]) / 1024, int(memory["VmRSS"].split()[0]) / 1024
 
 
 async def quiet(api: BenchApi, for_seconds: float = 1.0, timeout: float = 60) -> None:
@@ -297,6 +317,20 @@ async def clean_up(driver: Driver, size: int, unrelated: int) -> None:
     await driver.call("DELETE", f"{driver.base}/api/v1/namespaces/{driver.namespace}")
 
 
+async def stop(operator: subprocess.Popen[bytes], grace: float = 30) -> float:
+    """SIGTERM, and SIGKILL after ``grace`` seconds (as the kubelet does); returns the seconds it took to exit.
+    Waited for in a thread: the emulated API that the operator says goodbye to runs in this loop."""
+    started = time.perf_counter()
+    operator.terminate()
+    try:
+        await asyncio.to_thread(operator.wait, grace)
+    except subprocess.TimeoutExpired:
+        print(f"the operator did not stop within {grace:.0f} s of SIGTERM: killed", file=sys.stderr)
+        operator.kill()
+        await asyncio.to_thread(operator.wait)
+    return time.perf_counter() - started
+
+
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
                   one_at_a_time: bool = False) -> Run:
     run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time)
@@ -317,26 +351,26 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         try:
             await operator_watching(api)
             first = len(api.log(0))
-            cpu_at_start, _ = process_usage(operator.pid)
+            cpu_at_start, _, _ = process_usage(operator.pid)
             started = time.perf_counter()
             lifecycles = []
             for i in range(size):
                 lifecycles.append(asyncio.create_task(driver.lifecycle(f"w{i}", mode)))
                 if one_at_a_time:  # no load: the operator's reaction alone
-                    await asyncio.wait_for(lifecycles[-1], timeout)
-            await asyncio.wait_for(asyncio.gather(*lifecycles), timeout)
+                    await asyncio.wait_for(unless_a_watch_fails(lifecycles[-1], watches), timeout)
+            await asyncio.wait_for(unless_a_watch_fails(asyncio.gather(*lifecycles), watches), timeout)
             run.seconds = time.perf_counter() - started
-            cpu, run.peak_rss_mb = process_usage(operator.pid)
+            cpu, run.peak_rss_mb, _ = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
             await quiet(api)  # the Event of the last transition is sent after the status write that the driver saw
             count_requests(run, api, first)
+            _, _, run.end_rss_mb = process_usage(operator.pid)
             if not api.emulated:
                 await clean_up(driver, size, unrelated)
         finally:
-            operator.terminate()
-            await asyncio.to_thread(operator.wait, 30)  # the emulated API it says goodbye to runs in this loop
             for task in watches:
                 task.cancel()
+            run.stop_seconds = await stop(operator)
     run.latencies = driver.latencies
     run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
     if run.transitions != size * len(PATHS[mode]):
@@ -345,16 +379,17 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 
 
 def table(runs: list[Run]) -> str:
-    head = ("| mode | workloads | unrelated pods | transitions | status writes / transition | "
-            "other requests / transition | latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | "
-            "transitions/s | operator CPU (s) | operator peak RSS (MB) |")
+    head = ("| mode | workloads | transitions | status writes / transition | other requests / transition | "
+            "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | operator CPU (s) | "
+            "operator RSS peak / end (MB) | stop after SIGTERM (s) |")
     lines = [head, "|" + " --- |" * 12]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
-        lines.append(f"| {r.mode} | {r.label} | {r.unrelated} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
+        lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
                      f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
-                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.peak_rss_mb:.0f} |")
+                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | "
+                     f"{r.peak_rss_mb:.0f} / {r.end_rss_mb:.0f} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -385,22 +420,30 @@ def growth(runs: list[Run]) -> str:
     return "Growth:\n" + "\n".join(lines) if lines else ""
 
 
-async def bench(args: argparse.Namespace) -> list[Run]:
-    """Each run on an API of its own (a new emulator, or a new namespace), so that no run inherits another's objects."""
-    sizes, modes, runs = [int(s) for s in args.sizes.split(",")], args.modes.split(","), []
+async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
+    """Each run on an API of its own (a new emulator, or a new namespace), so that no run inherits another's
+    objects. A run that fails is reported and the others go on."""
+    sizes, modes, runs, failures = [int(s) for s in args.sizes.split(",")], args.modes.split(","), [], []
     plan = [("batch", args.one_at_a_time, 0, True)] if args.one_at_a_time else []
     plan += [(mode, size, 0, False) for mode in modes for size in sizes]
     plan += [("batch", sizes[0], args.unrelated_pods, False)] if args.unrelated_pods else []
     for mode, size, unrelated, one_at_a_time in plan:
-        started = time.monotonic()
-        async with api_for(args.kubeconfig) as api:
-            runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
-        print(f"  {mode}, {runs[-1].label}, {unrelated} unrelated pods: {time.monotonic() - started:.0f} s",
+        started, what = time.monotonic(), f"{mode}, {size}{' one at a time' if one_at_a_time else ''}, " \
+                                          f"{unrelated} unrelated pods"
+        try:
+            async with api_for(args.kubeconfig) as api:
+                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
+                description = api.description
+        except Exception:
+            failures.append(f"{what}: {traceback.format_exc()}")
+            print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
+            continue
+        print(f"{what}: {time.monotonic() - started:.0f} s\n{table(runs[-1:]).splitlines()[-1]}",
               file=sys.stderr, flush=True)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{api.description}; operator in its own process")
+          f"{description if runs else ''}; operator in its own process")
     print(f"command: python -m benchmarks.lifecycle {' '.join(sys.argv[1:])}".rstrip() + "\n")
-    return runs
+    return runs, failures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -418,11 +461,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):
         parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: the modes are {', '.join(PATHS)}")
-    runs = asyncio.run(bench(args))
-    print(table(runs))
-    print("\n" + breakdown(runs))
+    runs, failures = asyncio.run(bench(args))
+    if runs:
+        print(table(runs))
+        print("\n" + breakdown(runs))
     if text := growth(runs):
         print("\n" + text)
+    if failures:
+        sys.exit(f"\n{len(failures)} run(s) failed:\n" + "\n".join(failures))
 
 
 if __name__ == "__main__":
