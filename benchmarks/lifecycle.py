@@ -89,7 +89,6 @@ class Run:
     others: collections.Counter[str] = field(default_factory=collections.Counter)
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
-    end_rss_mb: float = 0.0
     stop_seconds: float = 0.0
 
     @property
@@ -262,24 +261,27 @@ async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
     raise RuntimeError(f"the operator did not start watching within {timeout:.0f} s")
 
 
-def process_usage(pid: int) -> tuple[float, float, float]:
-    """(CPU seconds, peak RSS, current RSS in MB) of a live process, from /proc."""
+def process_usage(pid: int) -> tuple[float, float]:
+    """(CPU seconds, peak RSS in MB) of a live process, from /proc."""
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     memory = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines())
-    return cpu, int(memory["VmHWM"].split()[0]) / 1024, int(memory["VmRSS"].split()[0]) / 1024
+    return cpu, int(memory["VmHWM"].split()[0]) / 1024
 
 
-async def quiet(api: BenchApi, for_seconds: float = 1.0, timeout: float = 60) -> None:
-    """Until the operator has sent no request for ``for_seconds`` (or ``timeout`` has passed)."""
+async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: float = 300) -> None:
+    """Until the operator has sent no request and used under 5% of a core for ``for_seconds``. When the driver
+    has seen the last workload complete, the operator may still be working through the watch events queued
+    behind it (and the Event of the last transition is sent after the status write the driver saw)."""
     deadline = time.monotonic() + timeout
-    seen, last = len(api.log(0)), time.monotonic()
-    while time.monotonic() - last < for_seconds and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        new = api.log(seen)
+    seen, last_busy, cpu = len(api.log(0)), time.monotonic(), process_usage(pid)[0]
+    while time.monotonic() - last_busy < for_seconds and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        new, now_cpu = api.log(seen), process_usage(pid)[0]
         seen += len(new)
-        if any(r.agent.startswith(OPERATOR_AGENTS) for r in new):
-            last = time.monotonic()
+        if any(r.agent.startswith(OPERATOR_AGENTS) for r in new) or now_cpu - cpu > 0.05 * 0.5:
+            last_busy = time.monotonic()
+        cpu = now_cpu
 
 
 def count_requests(run: Run, api: BenchApi, first: int) -> None:
@@ -351,7 +353,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         try:
             await operator_watching(api)
             first = len(api.log(0))
-            cpu_at_start, _, _ = process_usage(operator.pid)
+            cpu_at_start, _ = process_usage(operator.pid)
             started = time.perf_counter()
             lifecycles = []
             for i in range(size):
@@ -360,11 +362,10 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
                     await asyncio.wait_for(unless_a_watch_fails(lifecycles[-1], watches), timeout)
             await asyncio.wait_for(unless_a_watch_fails(asyncio.gather(*lifecycles), watches), timeout)
             run.seconds = time.perf_counter() - started
-            cpu, run.peak_rss_mb, _ = process_usage(operator.pid)
-            run.cpu_seconds = cpu - cpu_at_start
-            await quiet(api)  # the Event of the last transition is sent after the status write that the driver saw
+            await settled(api, operator.pid)
             count_requests(run, api, first)
-            _, _, run.end_rss_mb = process_usage(operator.pid)
+            cpu, run.peak_rss_mb = process_usage(operator.pid)
+            run.cpu_seconds = cpu - cpu_at_start
             if not api.emulated:
                 await clean_up(driver, size, unrelated)
         finally:
@@ -381,7 +382,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 def table(runs: list[Run]) -> str:
     head = ("| mode | workloads | transitions | status writes / transition | other requests / transition | "
             "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | operator CPU (s) | "
-            "operator RSS peak / end (MB) | stop after SIGTERM (s) |")
+            "operator peak RSS (MB) | stop after SIGTERM (s) |")
     lines = [head, "|" + " --- |" * 12]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
@@ -389,7 +390,7 @@ def table(runs: list[Run]) -> str:
         lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
                      f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
                      f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | "
-                     f"{r.peak_rss_mb:.0f} / {r.end_rss_mb:.0f} | {r.stop_seconds:.1f} |")
+                     f"{r.peak_rss_mb:.0f} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
 
