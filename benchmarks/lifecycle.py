@@ -9,8 +9,8 @@ driver playing the users and the kubelet, and prints a table with a row per mode
   state change it causes, seen on a watch (p50, p99), next to the bare round trip measured in the same
   run (one status PATCH and its watch event, no operator) and their ratio;
 - throughput (transitions/s), the operator's CPU seconds and peak RSS, and how they grow with N;
-- first, workloads one at a time (the reaction without load); last, the smallest N again with
-  unrelated pods in the namespace (the operator's CPU and memory should not grow with them).
+- first, batch workloads one at a time (the reaction without load); last, the first of the sizes again
+  (batch) with unrelated pods in the namespace (the operator's CPU and memory should not grow with them).
 
 The modes: ``batch`` (queued → preparing → running → collecting → completed), ``service`` (… running →
 serving, then cancelled: stopping → completed) and ``worker-loss`` (the first pod is deleted while
@@ -19,7 +19,8 @@ the run measures the operator, not the wait).
 
 By default the API is kmock's emulator in this process. With ``--kubeconfig`` it is a real API server
 (for example kube-apiserver and etcd alone, as the cluster tests use): the run installs the CRD if it is
-missing, uses a new namespace per run and removes what it created. There must be no kubelet that would
+missing, uses a new namespace per run and removes what it created (without a controller-manager, the
+namespaces stay Terminating, empty). There must be no kubelet that would
 run the pods (this driver writes their status) and no other operator serving that namespace.
 """
 
@@ -112,19 +113,29 @@ class Driver:
         self._waiters: dict[str, asyncio.Event] = {}
 
     # --- requests ------------------------------------------------------------------------------
-    async def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> None:
+    async def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+                   ok: tuple[int, ...] = ()) -> None:
         data = json.dumps(body) if body is not None else None
         async with self.session.request(method, url, data=data, headers=headers or {
                 "Content-Type": "application/json"}) as response:
-            if response.status >= 300:
+            if response.status >= 300 and response.status not in ok:
                 raise RuntimeError(f"{method} {url}: {response.status} {await response.text()}")
 
     async def stream(self, url: str, handle: Callable[[dict[str, Any]], None]) -> None:
-        """Watch until cancelled; a stream the server ends (a real one does, after a while) is resumed."""
-        version: str | None = None
+        """List, then watch from the list's resourceVersion until cancelled: no change in between is missed,
+        however late the watch opens. A stream the server ends (a real one does, after a while) is resumed."""
+        async with self.session.get(url) as response:
+            if response.status != 200:
+                raise RuntimeError(f"the list of {url} failed: {response.status} {await response.text()}")
+            listing = await response.json()
+        for item in listing["items"]:
+            handle({"type": "ADDED", "object": item})
+        version = listing["metadata"]["resourceVersion"]
         while True:
-            params = {"watch": "true", **({"resourceVersion": version} if version else {})}
+            params = {"watch": "true", "resourceVersion": version}
             async with self.session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=None)) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"the watch of {url} failed: {response.status} {await response.text()}")
                 async for line in response.content:
                     if not line.strip():
                         continue
@@ -134,10 +145,21 @@ class Driver:
                     version = event["object"]["metadata"]["resourceVersion"]
                     handle(event)
 
-    def watch(self) -> list[asyncio.Task[None]]:
+    async def watch(self, api: BenchApi, timeout: float = 30) -> list[asyncio.Task[None]]:
+        """Watch the run's Workloads and the operator's pods; return once the API has both watch requests."""
         selector = POD_SELECTOR.replace("/", "%2F").replace("=", "%3D")
-        return [asyncio.create_task(self.stream(self.workloads_url, self.on_workload)),
-                asyncio.create_task(self.stream(f"{self.pods_url}?labelSelector={selector}", self.on_pod))]
+        start = len(api.log(0))
+        watches = [asyncio.create_task(self.stream(self.workloads_url, self.on_workload)),
+                   asyncio.create_task(self.stream(f"{self.pods_url}?labelSelector={selector}", self.on_pod))]
+        wanted = {self.workloads_url.removeprefix(self.base), self.pods_url.removeprefix(self.base)}
+        deadline = time.monotonic() + timeout
+        while not wanted <= {r.path for r in api.log(start) if r.watch}:
+            if time.monotonic() > deadline or any(w.done() for w in watches):
+                for w in watches:
+                    w.cancel()
+                raise RuntimeError(f"the driver's watches did not open within {timeout:.0f} s")
+            await asyncio.sleep(0.05)
+        return watches
 
     # --- what the watches show ----------------------------------------------------------------
     def on_workload(self, event: dict[str, Any]) -> None:
@@ -218,9 +240,15 @@ class Driver:
             raise RuntimeError(f"{workload} went {' → '.join(self.seen[workload])}, not {' → '.join(PATHS[mode])}")
 
 
-async def unless_a_watch_fails(work: asyncio.Future[Any], watches: list[asyncio.Task[None]]) -> None:
-    """Wait for ``work``; a watch only ends by failing, and then the work would wait forever."""
-    done, _ = await asyncio.wait({work, *watches}, return_when=asyncio.FIRST_COMPLETED)
+async def unless_something_fails(work: asyncio.Future[Any], watches: list[asyncio.Task[None]],
+                                 exited: asyncio.Future[int]) -> None:
+    """Wait for ``work``, unless a watch of the driver fails or the operator exits: the work would wait forever."""
+    done, _ = await asyncio.wait({work, *watches, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if work not in done:  # cancelled, and its outcome taken, so that asyncio does not report it as lost
+        work.add_done_callback(lambda future: future.cancelled() or future.exception())
+        work.cancel()
+    if exited in done:
+        raise RuntimeError(f"the operator exited with code {exited.result()}")
     for task in done:
         task.result()
     if work not in done:
@@ -236,7 +264,7 @@ async def bare_round_trips(driver: Driver, samples: int) -> list[float]:
     watcher = asyncio.create_task(driver.stream(
         f"{url}?fieldSelector=metadata.name%3D{name}",
         lambda event: seen.put_nowait((event["object"].get("status") or {}).get("message", ""))))
-    await seen.get()  # the initial ADDED
+    await seen.get()  # the probe, as listed
     times = []
     for n in range(1, samples + 1):
         start = time.perf_counter()
@@ -337,41 +365,57 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
                   one_at_a_time: bool = False) -> Run:
     run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time)
     namespace = "bench-" + uuid.uuid4().hex[:6]
+    log = api.kubeconfig.with_name(f"operator-{namespace}.log")
     async with aiohttp.ClientSession() as session:
         driver = Driver(api.url, namespace, session)
         await driver.call("POST", f"{api.url}/api/v1/namespaces", {"metadata": {"name": namespace}})
+        if not api.emulated:  # without a controller-manager nobody creates it, and pods would be refused
+            await driver.call("POST", f"{api.url}/api/v1/namespaces/{namespace}/serviceaccounts",
+                              {"metadata": {"name": "default"}}, ok=(409,))
         await asyncio.gather(*(driver.call("POST", driver.pods_url, {
             "metadata": {"name": f"other-{i}", "labels": {"app": "unrelated"}},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}) for i in range(unrelated)))
-        run.round_trips = await bare_round_trips(driver, 200)
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
-             "--metrics-port", "0", "--backoff", "0"], env={**os.environ, "KUBECONFIG": str(api.kubeconfig)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        watches = driver.watch()
+        run.round_trips = await asyncio.wait_for(bare_round_trips(driver, 200), 120)
+        watches = await driver.watch(api)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}  # not in-cluster
+        with log.open("wb") as stderr:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
+                 "--metrics-port", "0", "--backoff", "0"], env={**environment, "KUBECONFIG": str(api.kubeconfig)},
+                stdout=subprocess.DEVNULL, stderr=stderr,
+            )
+        exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
+        lifecycles: list[asyncio.Task[None]] = []
         try:
             await operator_watching(api)
             first = len(api.log(0))
             cpu_at_start, _ = process_usage(operator.pid)
             started = time.perf_counter()
-            lifecycles = []
             for i in range(size):
                 lifecycles.append(asyncio.create_task(driver.lifecycle(f"w{i}", mode)))
                 if one_at_a_time:  # no load: the operator's reaction alone
-                    await asyncio.wait_for(unless_a_watch_fails(lifecycles[-1], watches), timeout)
-            await asyncio.wait_for(unless_a_watch_fails(asyncio.gather(*lifecycles), watches), timeout)
+                    await asyncio.wait_for(unless_something_fails(lifecycles[-1], watches, exited), timeout)
+            await asyncio.wait_for(unless_something_fails(asyncio.gather(*lifecycles), watches, exited), timeout)
             run.seconds = time.perf_counter() - started
             await settled(api, operator.pid)
             count_requests(run, api, first)
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
-            if not api.emulated:
-                await clean_up(driver, size, unrelated)
+        except BaseException:
+            tail = log.read_text(errors="replace").splitlines()[-20:]
+            print(f"the operator's last log lines ({log}):\n" + "\n".join(tail), file=sys.stderr)
+            raise
         finally:
-            for task in watches:
+            for task in (*lifecycles, *watches):
                 task.cancel()
+            await asyncio.gather(*lifecycles, *watches, return_exceptions=True)  # reaped: none left for the next run
+            if not api.emulated and operator.poll() is None:  # a real server keeps what the run created
+                try:
+                    await clean_up(driver, size, unrelated)
+                except Exception as exc:
+                    print(f"warning: could not clean up namespace {namespace}: {exc!r}", file=sys.stderr)
             run.stop_seconds = await stop(operator)
+            await exited
     run.latencies = driver.latencies
     run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
     if run.transitions != size * len(PATHS[mode]):
@@ -433,8 +477,8 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
                                           f"{unrelated} unrelated pods"
         try:
             async with api_for(args.kubeconfig) as api:
-                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
                 description = api.description
+                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -442,7 +486,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
         print(f"{what}: {time.monotonic() - started:.0f} s\n{table(runs[-1:]).splitlines()[-1]}",
               file=sys.stderr, flush=True)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{description if runs else ''}; operator in its own process")
+          f"{description}; operator in its own process")
     print(f"command: python -m benchmarks.lifecycle {' '.join(sys.argv[1:])}".rstrip() + "\n")
     return runs, failures
 

@@ -135,11 +135,15 @@ class Runtime:
         """Every Workload as last known: the index, or our own newer write."""
         return [freshest(v, self.written.get(uid)) for uid, store in self.workloads.items() for v in list(store)[:1]]
 
-    def wake_at(self, uid: str, at: datetime.datetime) -> None:
-        if (timer := self.timers.pop(uid, None)) is not None:
-            timer.cancel()
+    def wake_at(self, uid: str, at: datetime.datetime, *, unless_sooner: bool = False) -> None:
+        """Reconcile at ``at``, replacing the pending wake-up (or keeping it if it is sooner and ``unless_sooner``)."""
+        loop = asyncio.get_running_loop()
         delay = max(0.0, (at - self.clock()).total_seconds())
-        self.timers[uid] = asyncio.get_running_loop().call_later(delay, self.wake, uid)
+        if (timer := self.timers.get(uid)) is not None:
+            if unless_sooner and timer.when() <= loop.time() + delay:
+                return
+            timer.cancel()
+        self.timers[uid] = loop.call_later(delay, self.wake, uid)
 
     def wake(self, uid: str) -> None:
         """Reconcile a workload outside of any handler (its timer fired, or a queue slot freed up)."""
@@ -251,6 +255,8 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
     over once a retry has made progress. When the retries run out, a timer tries again later: the
     work never waits for an event that may not come.
     """
+    if uid not in workloads:  # deleted meanwhile (a wake-up can outlive its workload): take no lock, keep none
+        return
     async with runtime.locks[uid]:
         indexed = next(iter(workloads.get(uid, [])), None)
         if indexed is None:
@@ -276,7 +282,7 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
                     later = RETRY_DELAYS[-1]
                     logger.warning("%s/%s: the API failed again (%s); trying again in %ss",
                                    view.namespace, view.name, exc, later)
-                    runtime.wake_at(uid, runtime.clock() + datetime.timedelta(seconds=later))
+                    runtime.wake_at(uid, runtime.clock() + datetime.timedelta(seconds=later), unless_sooner=True)
                     return
                 logger.warning("%s/%s: the API failed (%s); retrying in %ss", view.namespace, view.name, exc, delay)
                 await asyncio.sleep(delay)

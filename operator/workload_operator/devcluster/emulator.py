@@ -187,6 +187,7 @@ BUILTIN_RESOURCES: tuple[ResourceSpec, ...] = (
         'involvedObject.kind', 'involvedObject.name', 'involvedObject.namespace', 'reason', 'type'}),
     ResourceSpec('', 'v1', 'namespaces', 'Namespace', 'namespace', namespaced=False, shortnames=('ns',),
                  subresources=frozenset({'status'}), field_labels=frozenset({'metadata.name', 'status.phase'})),
+    ResourceSpec('', 'v1', 'serviceaccounts', 'ServiceAccount', 'serviceaccount', shortnames=('sa',)),
     ResourceSpec('events.k8s.io', 'v1', 'events', 'Event', 'event', shortnames=('ev',)),
     ResourceSpec('coordination.k8s.io', 'v1', 'leases', 'Lease', 'lease'),
 )

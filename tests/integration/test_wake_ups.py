@@ -1,0 +1,31 @@
+"""The operator's wake-ups (Runtime.wake_at), without an API: a decision's wake-up replaces the pending one;
+the retry-later of a reconcile that ran out of retries never postpones a sooner one (a deadline, a TTL)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+from workload_operator.handlers import Runtime
+
+
+def seconds_left(runtime: Runtime, uid: str) -> float:
+    return runtime.timers[uid].when() - asyncio.get_running_loop().time()
+
+
+async def test_a_retry_later_keeps_a_sooner_wake_up_and_replaces_a_later_one():
+    runtime = Runtime(kube=None)  # type: ignore[arg-type]  (no API call is made)
+    now = runtime.clock()
+    try:
+        runtime.wake_at("w", now + datetime.timedelta(seconds=10))       # a deadline in 10 s
+        runtime.wake_at("w", now + datetime.timedelta(seconds=30), unless_sooner=True)
+        assert seconds_left(runtime, "w") < 11
+
+        runtime.wake_at("w", now + datetime.timedelta(seconds=300))      # a new decision: a TTL in 300 s
+        assert seconds_left(runtime, "w") > 290
+        runtime.wake_at("w", now + datetime.timedelta(seconds=30), unless_sooner=True)
+        assert 20 < seconds_left(runtime, "w") < 31
+        assert len(runtime.timers) == 1
+    finally:
+        for timer in runtime.timers.values():
+            timer.cancel()
