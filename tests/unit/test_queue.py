@@ -4,7 +4,7 @@ import pytest
 
 from tests.unit.test_decide import status_in
 from workload_operator.lifecycle.decide import Policy, WorkloadView
-from workload_operator.lifecycle.queue import admission, free_slots, queue_order
+from workload_operator.lifecycle.queue import admission, queue_order, standings
 
 
 def workload(name: str, state: str, *, priority: int = 0, created: str = "2026-11-23T12:00:00Z",
@@ -42,7 +42,7 @@ def test_the_first_ones_in_order_take_the_free_slots():
     assert [(n, s.admitted, s.position) for n, s in stands.items()] == [
         ("q-low", False, 2), ("q-high", True, 1), ("q-late", False, 3)]
     assert stands["q-low"].active == 2 and stands["q-low"].limit == 3 and stands["q-low"].queued == 3
-    assert free_slots("ml", everyone, policy) == 1
+    assert [uid for uid, s in standings(everyone, policy).items() if s.admitted] == ["uid-ml-q-high"]
 
 
 @pytest.mark.parametrize("finished", ["completed", "failed", "cancelled", "queued", "orphaned"])
@@ -65,4 +65,20 @@ def test_per_namespace_and_global_limits_both_apply():
     both = Policy(max_active=1, max_active_per_namespace=1)
     refused = admission(everyone[1], everyone, both)
     assert not refused.admitted and refused.limit == 1 and refused.active == 1  # the global limit speaks
-    assert free_slots("b", everyone, both) == 0 and free_slots("b", everyone, per_namespace) == 1
+    assert not standings(everyone, both)["uid-b-w"].admitted and standings(everyone, per_namespace)["uid-b-w"].admitted
+
+
+def test_a_slot_freed_under_a_global_limit_serves_any_namespace():
+    """Found in review: the wake-up after a slot freed in `a` counted only the queue of `a`, so `b` waited."""
+    everyone = [workload("done", "completed", namespace="a"), workload("next", "queued", namespace="b")]
+    assert standings(everyone, Policy(max_active=1)) == {"uid-b-next": admission(everyone[1], everyone, Policy(max_active=1))}
+    assert standings(everyone, Policy(max_active=1))["uid-b-next"].admitted
+
+
+def test_every_queued_workload_has_a_standing_but_a_cancelled_one():
+    everyone = [workload("busy", "running", namespace="a"), workload("w", "queued", namespace="b"),
+                workload("x", "queued", namespace="a"), workload("y", "queued", namespace="b", priority=2),
+                workload("gone", "queued", namespace="a", cancel=True)]
+    for policy in (Policy(max_active=2), Policy(max_active_per_namespace=1), Policy(max_active=2, max_active_per_namespace=1)):
+        stands = standings(everyone, policy)
+        assert set(stands) == {"uid-b-w", "uid-a-x", "uid-b-y"}  # the cancelled one takes no place

@@ -10,7 +10,8 @@ time, so it keeps its place among workloads of its priority.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import collections
+from collections.abc import Callable, Iterable
 
 from workload_operator.lifecycle.decide import Admission, Policy, WorkloadView
 from workload_operator.lifecycle.states import State
@@ -22,37 +23,36 @@ def queue_order(view: WorkloadView) -> tuple[int, str, str]:
     return (-priority, view.created, view.name)
 
 
-def _stand(view: WorkloadView, scope: list[WorkloadView], limit: int) -> Admission:
-    queued = sorted((v for v in scope if v.status.state is State.QUEUED and not v.cancel_requested), key=queue_order)
-    active = sum(1 for v in scope if v.status.state in ACTIVE_STATES)
-    position = next((i for i, v in enumerate(queued, 1) if v.uid == view.uid), len(queued) + 1)
-    return Admission(admitted=position <= limit - active, position=position, queued=len(queued), active=active, limit=limit)
+def standings(everyone: Iterable[WorkloadView], policy: Policy) -> dict[str, Admission]:
+    """Where every queued workload stands, by uid, in one pass over the queue per limit ({} with no limit).
+
+    A workload is admitted when its position among the queued of a scope is within that scope's free
+    room (limit minus active). With both limits, the tighter speaks: the first that refuses, else the global one.
+    A queued workload whose cancel was requested takes no place (and has no standing).
+    """
+    everyone = list(everyone)
+    queued = sorted((v for v in everyone if v.status.state is State.QUEUED and not v.cancel_requested), key=queue_order)
+    limits: list[tuple[int, Callable[[WorkloadView], str]]] = []
+    if policy.max_active is not None:
+        limits.append((policy.max_active, lambda v: ""))                  # one scope: every namespace served
+    if policy.max_active_per_namespace is not None:
+        limits.append((policy.max_active_per_namespace, lambda v: v.namespace))
+    result: dict[str, Admission] = {}
+    for limit, scope_of in limits:
+        active = collections.Counter(scope_of(v) for v in everyone if v.status.state in ACTIVE_STATES)
+        waiting = collections.Counter(scope_of(v) for v in queued)
+        position: collections.Counter[str] = collections.Counter()
+        for v in queued:
+            scope = scope_of(v)
+            position[scope] += 1
+            stand = Admission(admitted=position[scope] <= limit - active[scope], position=position[scope],
+                              queued=waiting[scope], active=active[scope], limit=limit)
+            if v.uid not in result or (result[v.uid].admitted and not stand.admitted):
+                result[v.uid] = stand
+    return result
 
 
 def admission(view: WorkloadView, everyone: Iterable[WorkloadView], policy: Policy) -> Admission | None:
-    """Where ``view`` (queued) stands; None when no limit is set. The tighter of the two limits speaks."""
-    everyone = list(everyone)
-    stands = []
-    if policy.max_active is not None:
-        stands.append(_stand(view, everyone, policy.max_active))
-    if policy.max_active_per_namespace is not None:
-        local = [v for v in everyone if v.namespace == view.namespace]
-        stands.append(_stand(view, local, policy.max_active_per_namespace))
-    if not stands:
-        return None
-    blocking = [s for s in stands if not s.admitted]
-    return blocking[0] if blocking else stands[0]
-
-
-def free_slots(namespace: str, everyone: Iterable[WorkloadView], policy: Policy) -> int:
-    """How many queued workloads could start now in ``namespace`` (unbounded: the number queued)."""
-    everyone = list(everyone)
-    active_all = sum(1 for v in everyone if v.status.state in ACTIVE_STATES)
-    local = [v for v in everyone if v.namespace == namespace]
-    active_local = sum(1 for v in local if v.status.state in ACTIVE_STATES)
-    room = [sum(1 for v in local if v.status.state is State.QUEUED)]
-    if policy.max_active is not None:
-        room.append(policy.max_active - active_all)
-    if policy.max_active_per_namespace is not None:
-        room.append(policy.max_active_per_namespace - active_local)
-    return max(0, min(room))
+    """Where ``view`` (queued) stands, judged with ``view`` as given; None when no limit is set (or when it
+    takes no place in the queue: its cancel was requested, which the core handles before admission)."""
+    return standings([view, *(v for v in everyone if v.uid != view.uid)], policy).get(view.uid)
