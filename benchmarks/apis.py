@@ -25,7 +25,7 @@ import kubernetes
 import yaml
 
 from workload_operator import GROUP, PLURAL, VERSION, crd
-from workload_operator.devcluster.control_plane import write_kubeconfig
+from workload_operator.devcluster.control_plane import install_crd, write_kubeconfig
 from workload_operator.devcluster.emulator import KubeAPIServer
 
 # Hop-by-hop headers, and those the proxy sets itself, are not forwarded.
@@ -127,24 +127,14 @@ class CountingProxy:
                 await runner.cleanup()
 
 
-async def _ensure_crd(url: str) -> None:
+async def _ensure_crd(url: str, config: kubernetes.client.Configuration) -> None:
     """Install the generated CRD if the server does not serve Workloads yet, and wait until it does."""
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{url}/apis/{GROUP}/{VERSION}/{PLURAL}", params={"limit": "1"}) as response:
             if response.status == 200:
                 return
-        print(f"installing the CRD {PLURAL}.{GROUP} (the API server does not serve it)", flush=True)
-        crds = f"{url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-        async with session.post(crds, json=yaml.safe_load(crd.render())) as response:
-            if response.status >= 300:
-                raise RuntimeError(f"could not install the CRD: {response.status} {await response.text()}")
-        for _ in range(300):
-            async with session.get(f"{crds}/{PLURAL}.{GROUP}") as response:
-                conditions = ((await response.json()).get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-                return
-            await asyncio.sleep(0.2)
-        raise RuntimeError("the CRD was not established within 60 s")
+    print(f"installing the CRD {PLURAL}.{GROUP} (the API server does not serve it)", flush=True)
+    await asyncio.to_thread(install_crd, kubernetes.client.ApiClient(config))
 
 
 @contextlib.asynccontextmanager
@@ -152,7 +142,7 @@ async def proxied_api(kubeconfig: pathlib.Path) -> AsyncIterator[BenchApi]:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-bench-"))
     proxy = CountingProxy(kubeconfig)
     async with proxy.serving() as url:
-        await _ensure_crd(url)
+        await _ensure_crd(url, proxy.config)
         # The operator's credentials are the proxy's to add: any token will do on the way in.
         yield BenchApi(url, write_kubeconfig(folder / "kubeconfig", url, "via-proxy"), lambda start: proxy.requests[start:],
                        emulated=False, description=f"the API server of {kubeconfig} ({proxy.upstream}), through a "

@@ -46,11 +46,10 @@ import aiohttp
 
 from benchmarks.apis import BenchApi, api_for
 from workload_operator import GROUP, PLURAL, VERSION
-from workload_operator.devcluster.emulator import parse_resource_path
+from workload_operator.devcluster.emulator import OPERATOR_AGENTS, parse_resource_path
 from workload_operator.lifecycle.decide import pod_name
 from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL
 
-OPERATOR_AGENTS = ("workload-operator/", "kopf/")
 MERGE = {"Content-Type": "application/merge-patch+json"}
 SERVICE_SPEC = {"type": "service", "port": 8000, "readinessPath": "/health"}
 PATHS = {  # mode -> the states every workload goes through, in order
@@ -369,9 +368,9 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
     async with aiohttp.ClientSession() as session:
         driver = Driver(api.url, namespace, session)
         await driver.call("POST", f"{api.url}/api/v1/namespaces", {"metadata": {"name": namespace}})
-        if not api.emulated:  # without a controller-manager nobody creates it, and pods would be refused
-            await driver.call("POST", f"{api.url}/api/v1/namespaces/{namespace}/serviceaccounts",
-                              {"metadata": {"name": "default"}}, ok=(409,))
+        # Without a controller-manager nobody creates it, and ServiceAccount admission would refuse the pods.
+        await driver.call("POST", f"{api.url}/api/v1/namespaces/{namespace}/serviceaccounts",
+                          {"metadata": {"name": "default"}}, ok=(409,))
         await asyncio.gather(*(driver.call("POST", driver.pods_url, {
             "metadata": {"name": f"other-{i}", "labels": {"app": "unrelated"}},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}) for i in range(unrelated)))

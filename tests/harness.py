@@ -23,6 +23,7 @@ from kopf.testing import KopfRunner
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.devcluster import control_plane
 from workload_operator.lifecycle import State, TRANSITIONS
 
 T = TypeVar("T")
@@ -31,13 +32,7 @@ MERGE_PATCH = "application/merge-patch+json"
 
 
 def write_kubeconfig(path: pathlib.Path, server: str, token: str = "test-token") -> pathlib.Path:
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "test", "user": {"token": token}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}],
-    }))
-    return path
+    return control_plane.write_kubeconfig(path, server, token)
 
 
 async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = DEADLINE) -> T:
@@ -94,8 +89,15 @@ class Cluster:
         return json.loads(response.data) if response.data else None
 
     async def create_namespace(self) -> None:
+        """The namespace, and its `default` ServiceAccount: without a controller-manager nobody creates it, and
+        a server with ServiceAccount admission on refuses pods until it exists."""
+        await self._create_unless_there(self.core.create_namespace, {"metadata": {"name": self.namespace}})
+        await self._create_unless_there(self.core.create_namespaced_service_account, self.namespace,
+                                        {"metadata": {"name": "default"}})
+
+    async def _create_unless_there(self, create: Callable[..., Any], *args: Any) -> None:
         try:
-            await self._call(self.core.create_namespace, {"metadata": {"name": self.namespace}})
+            await self._call(create, *args)
         except ApiException as exc:
             if exc.status != 409:
                 raise

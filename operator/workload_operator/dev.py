@@ -21,7 +21,8 @@ import kubernetes
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from workload_operator import GROUP, PLURAL, VERSION, crd
+from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.devcluster.control_plane import install_crd
 from workload_operator.devcluster.watching import watch
 from workload_operator.lifecycle.states import TERMINAL
 
@@ -34,19 +35,6 @@ def load_examples(folder: pathlib.Path) -> list[dict[str, Any]]:
     for path in sorted(folder.glob("*.yaml")):
         documents += [doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == "Workload"]
     return documents
-
-
-async def _install_crd(api_client: kubernetes.client.ApiClient) -> None:
-    api = kubernetes.client.ApiextensionsV1Api(api_client)
-    manifest = yaml.safe_load(crd.render())
-    with contextlib.suppress(ApiException):
-        await asyncio.to_thread(api.create_custom_resource_definition, manifest)
-    for _ in range(300):
-        got = await asyncio.to_thread(api.read_custom_resource_definition, manifest["metadata"]["name"])
-        if any(c.type == "Established" and c.status == "True" for c in got.status.conditions or []):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the Workload CRD was not Established within 60s")
 
 
 async def _apply(custom: kubernetes.client.CustomObjectsApi, example: dict[str, Any]) -> tuple[str, str]:
@@ -121,7 +109,7 @@ async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_se
         stack.callback(api_client.close)
         custom = kubernetes.client.CustomObjectsApi(api_client)
         if simulate and found is not None:
-            await _install_crd(api_client)
+            await asyncio.to_thread(install_crd, api_client)
         if simulate:
             with contextlib.suppress(ApiException):
                 await asyncio.to_thread(kubernetes.client.CoreV1Api(api_client).create_namespace,

@@ -1,8 +1,9 @@
 """The cluster tier: the same scenarios against a real kube-apiserver named by WORKLOAD_TEST_KUBECONFIG.
 
-It needs only a kube-apiserver with etcd: no controller-manager, scheduler, garbage collector or
-default service account (the tests play the kubelet by writing pods/status; unscheduled pods are
-deleted at once). The CRD is installed from crds/workloads.yaml; every test gets its own namespace.
+It needs only a kube-apiserver with etcd: no controller-manager, scheduler or garbage collector (the tests
+play the kubelet by writing pods/status; unscheduled pods are deleted at once). The generated CRD (the
+same as crds/workloads.yaml, drift-tested) is installed; every test gets its own namespace, with the
+`default` ServiceAccount that no controller creates here.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import collections
 import os
 import pathlib
-import time
 import uuid
 from collections.abc import Iterator
 
 import kubernetes
 import pytest
-import yaml
 from kubernetes.client.exceptions import ApiException
 
 from tests.harness import Cluster, Operator
@@ -25,7 +24,6 @@ from workload_operator.devcluster import control_plane
 from workload_operator.kube import Kube
 
 KUBECONFIG_ENV = "WORKLOAD_TEST_KUBECONFIG"
-CRD_PATH = pathlib.Path(__file__).parents[2] / "crds" / "workloads.yaml"
 SKIP_REASON = (f"cluster tier: set {KUBECONFIG_ENV} to the kubeconfig of a real kube-apiserver, or KUBEBUILDER_ASSETS "
                "to envtest binaries, to run it (CI has neither: no registry here ships kube-apiserver)")
 
@@ -61,24 +59,7 @@ def crd_installed(kubeconfig: pathlib.Path) -> None:
     """Install (or update) the generated CRD and wait until the API server serves it."""
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    api = kubernetes.client.ApiextensionsV1Api(kubernetes.client.ApiClient(configuration))
-    manifest = yaml.safe_load(CRD_PATH.read_text())
-    name = manifest["metadata"]["name"]
-    try:
-        current = api.read_custom_resource_definition(name)
-        manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
-        api.replace_custom_resource_definition(name, manifest)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        api.create_custom_resource_definition(manifest)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        conditions = api.read_custom_resource_definition(name).status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"CRD {name} was not Established within 60s")
+    control_plane.install_crd(kubernetes.client.ApiClient(configuration), replace=True)
 
 
 @pytest.fixture()

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from benchmarks.apis import emulated_api, proxied_api
-from benchmarks.lifecycle import OPERATOR_AGENTS, PATHS, one_run
+from benchmarks.lifecycle import PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
-from workload_operator.devcluster.emulator import KubeAPIServer
+from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer
 
 SIZE = 3
 # Per workload, beyond the watches: one Event per transition, and what each lifecycle needs.

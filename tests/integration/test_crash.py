@@ -22,11 +22,11 @@ import kubernetes
 import pytest
 
 from tests.harness import Cluster, assert_valid_history, wait_for
+from workload_operator.devcluster.emulator import OPERATOR_AGENTS
 from workload_operator.devcluster.kubelet import SimulatedKubelet
 
 SEEDS = [int(s) for s in os.environ.get("WORKLOAD_CRASH_SEEDS", "11,22,33,44,55").split(",")]
 KILLS_PER_SEED = int(os.environ.get("WORKLOAD_CRASH_KILLS", "40"))
-OPERATOR_AGENTS = ("workload-operator/", "kopf/")
 
 
 def env(exit_code: int = 0, seconds: float = 0.4) -> list[dict[str, str]]:

@@ -26,10 +26,9 @@ from kopf.testing import KopfRunner
 from tests.harness import Cluster, Operator
 from tests.integration.conftest import WORKLOAD_CRD
 from tests.unit.test_deploy import Rule, cluster_role, granted
-from workload_operator.devcluster.emulator import ResourceSpec
+from workload_operator.devcluster.emulator import OPERATOR_AGENTS, ResourceSpec
 from workload_operator.kube import USER_AGENT, Kube
 
-OUR_AGENTS = ("workload-operator/", "kopf/")
 # The built-in ClusterRole system:discovery, bound to system:authenticated: the non-resource URLs every
 # authenticated user (the operator's ServiceAccount too) may GET without any rule of ours.
 DISCOVERY_URLS = ("/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/healthz", "/livez", "/readyz",
@@ -135,7 +134,7 @@ def checks_of(requests: list[Any]) -> list[Check]:
     """Every authorization check the operator's and kopf's requests cause."""
     checks = []
     for request in requests:
-        if not request.headers.get("User-Agent", "").startswith(OUR_AGENTS):
+        if not request.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS):
             continue
         what = authorization(request.method, request.url.path, request.params)
         checks.append(Check(what, f"{request.headers['User-Agent']}: {request.method.upper()} {request.url.path_qs}"))

@@ -27,7 +27,9 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import kubernetes
 import yaml
+from kubernetes.client.exceptions import ApiException
 
 from workload_operator import crd
 
@@ -136,6 +138,31 @@ def real_control_plane(apiserver: pathlib.Path, etcd: pathlib.Path) -> Iterator[
                 process.kill()
                 process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def install_crd(api_client: kubernetes.client.ApiClient, *, replace: bool = False) -> None:
+    """Create the generated Workload CRD if the server has none (with ``replace``, update it to the generated
+    one as well) and wait until the server serves it (Established)."""
+    api = kubernetes.client.ApiextensionsV1Api(api_client)
+    manifest = yaml.safe_load(crd.render())
+    name = manifest["metadata"]["name"]
+    try:
+        current = api.read_custom_resource_definition(name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        api.create_custom_resource_definition(manifest)
+    else:
+        if replace:
+            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+            api.replace_custom_resource_definition(name, manifest)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        conditions = api.read_custom_resource_definition(name).status.conditions or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the CRD {name} was not Established within {READY_TIMEOUT:.0f} s")
 
 
 @contextlib.asynccontextmanager
