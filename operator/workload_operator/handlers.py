@@ -28,8 +28,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION, metrics
-from workload_operator.kube import Conflict, Gone, Kube, Refused, Transient
-from kubernetes.client.exceptions import ApiException
+from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
     AddFinalizer, CreatePod, CreateService, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
@@ -68,13 +67,6 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 # Reasons, said without a transition, that call for a person's attention (Events of type Warning).
 WARNING_REASONS = frozenset({"PodCreationFailed", "NotReady", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                              "CreateContainerConfigError", "CreateContainerError"})
-
-
-def _api_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{exc.status} {exc.reason}"
 
 
 def utc_now() -> datetime.datetime:
@@ -321,10 +313,6 @@ async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Ind
     raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
 
 
-class CreationFailed(Exception):
-    """The API server refused to create the pod or Service (quota, admission, invalid): not transient."""
-
-
 async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> WorkloadView:
     """Apply one decision and return the view to decide from next (re-read after a refused write)."""
     if not decision:
@@ -367,10 +355,7 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 view = WorkloadView.from_body(await kube.remove_finalizer(view))
             case CreatePod(attempt=attempt):
                 assert view.spec is not None
-                try:
-                    created = await kube.create_pod(pod_manifest(view, view.spec, attempt))
-                except ApiException as exc:
-                    raise CreationFailed(f"pod not created: {_api_message(exc)}") from exc
+                created = await kube.create_pod(pod_manifest(view, view.spec, attempt))
                 if created is not None:
                     summary = summarize_pod(created)
                     runtime.created_pods[summary.name] = (view.uid, summary)
@@ -378,10 +363,7 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 await kube.delete_pod(view.namespace, name)
             case CreateService():
                 assert view.spec is not None
-                try:
-                    await kube.create_service(service_manifest(view, view.spec))
-                except ApiException as exc:
-                    raise CreationFailed(f"service not created: {_api_message(exc)}") from exc
+                await kube.create_service(service_manifest(view, view.spec))
             case DeleteService():
                 await kube.delete_service(view.namespace, service_name(view))
             case DeleteWorkload():

@@ -42,6 +42,10 @@ class Refused(Exception):
     """The API server refused the write itself (its schema or a CEL rule): retrying cannot help."""
 
 
+class CreationFailed(Exception):
+    """The API server refused to create the pod or Service (quota, admission, invalid): the message says why."""
+
+
 class NotReady(Exception):
     """The operator cannot start: no API server, or the CRD is not installed. The message says which."""
 
@@ -86,6 +90,24 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
         metrics.API_ERRORS.labels(fn.__name__, "connection").inc()
         raise Transient(str(exc)) from exc
+
+
+def _message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{exc.status} {exc.reason}"
+
+
+async def _create(fn: Any, manifest: dict[str, Any], what: str) -> dict[str, Any] | None:
+    """Create ``manifest`` in its namespace; None if it exists already (an earlier attempt at this same step
+    made it). A refusal (quota, admission, invalid) becomes CreationFailed with the server's message."""
+    try:
+        return _load(await _call(fn, manifest["metadata"]["namespace"], manifest))
+    except ApiException as exc:
+        if exc.status == 409:
+            return None
+        raise CreationFailed(f"{what} not created: {_message(exc)}") from exc
 
 
 async def _delete(fn: Any, *args: Any) -> dict[str, Any] | None:
@@ -198,25 +220,16 @@ class Kube:
     # --- Pods -------------------------------------------------------------------------------------
 
     async def create_pod(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
-        """Create the pod; None if it exists already (an earlier attempt at this same step made it)."""
-        try:
-            return _load(await _call(self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest))
-        except ApiException as exc:
-            if exc.status == 409:
-                return None
-            raise
+        """Create the pod; None if it exists already."""
+        return await _create(self.core.create_namespaced_pod, manifest, "pod")
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         """Delete gracefully (the pod's own grace period)."""
         await _delete(self.core.delete_namespaced_pod, name, namespace)
 
     async def create_service(self, manifest: dict[str, Any]) -> None:
-        """Create the Service; one that exists already (made by an earlier attempt) is fine."""
-        try:
-            await _call(self.core.create_namespaced_service, manifest["metadata"]["namespace"], manifest)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        """Create the Service; one that exists already is fine."""
+        await _create(self.core.create_namespaced_service, manifest, "service")
 
     async def delete_service(self, namespace: str, name: str) -> None:
         await _delete(self.core.delete_namespaced_service, name, namespace)
