@@ -8,6 +8,7 @@ emulator and against a real kube-apiserver (with the kubeconfig's credentials).
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
 import json
 import logging
@@ -84,6 +85,12 @@ class Cluster:
         self.core = kubernetes.client.CoreV1Api(self.api_client)
         self.namespace = namespace
 
+    def elsewhere(self, namespace: str) -> Cluster:
+        """The same client, working in another namespace."""
+        other = copy.copy(self)
+        other.namespace = namespace
+        return other
+
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         response = await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
         return json.loads(response.data) if response.data else None
@@ -136,6 +143,17 @@ class Cluster:
     async def delete_workload(self, name: str) -> None:
         await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name)
 
+    async def force_delete_workload(self, name: str) -> None:
+        """Delete it and strip its finalizers, as a user tired of waiting does: gone now, whatever the operator does."""
+        await self.delete_workload(name)
+        try:
+            await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                             name, {"metadata": {"finalizers": None}}, _content_type=MERGE_PATCH)
+        except ApiException as exc:
+            if exc.status != 404:  # released meanwhile
+                raise
+        await self.wait_gone(name)
+
     async def events_for(self, name: str) -> list[dict[str, Any]]:
         events = await self._call(self.core.list_namespaced_event, self.namespace)
         return [e for e in events["items"] if e["involvedObject"]["name"] == name]
@@ -152,6 +170,12 @@ class Cluster:
             workload = await self.workload(name)
             return workload if workload and (workload.get("status") or {}).get("state") == state else None
         return await wait_for(reached, f"workload {name} to be {state}", timeout)
+
+    async def wait_reason(self, name: str, reason: str, timeout: float = DEADLINE) -> dict[str, Any]:
+        async def said() -> dict[str, Any] | None:
+            workload = await self.workload(name)
+            return workload if workload and (workload.get("status") or {}).get("reason") == reason else None
+        return await wait_for(said, f"workload {name} to say {reason}", timeout)
 
     async def wait_gone(self, name: str, timeout: float = DEADLINE) -> None:
         async def gone() -> bool:
@@ -175,6 +199,38 @@ class Cluster:
         async def gone() -> bool:
             return await self.pod(name) is None
         await wait_for(gone, f"pod {name} to be deleted", timeout)
+
+    async def create_foreign_pod(self, name: str, *, namespace: str | None = None, labels: dict[str, str] | None = None,
+                                 owner_uid: str | None = None) -> dict[str, Any]:
+        """A pod someone else made (a decoy when it carries the operator's labels or a Workload's uid)."""
+        meta: dict[str, Any] = {"name": name, "labels": labels or {"app": "someone-else"}}
+        if owner_uid is not None:
+            meta["ownerReferences"] = [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload", "name": name,
+                                        "uid": owner_uid, "controller": True}]
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": {"containers": [{"name": "db", "image": "postgres"}], "automountServiceAccountToken": False}}
+        return await self._call(self.core.create_namespaced_pod, namespace or self.namespace, body)
+
+    async def collect_garbage(self, name: str) -> None:
+        """Delete a pod whose owner is gone, as the garbage collector would (none runs here); gone already is fine."""
+        try:
+            await self._call(self.core.delete_namespaced_pod, name, self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def create_foreign_service(self, name: str) -> dict[str, Any]:
+        body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": {"app": "payments"}},
+                "spec": {"selector": {"app": "payments"}, "ports": [{"port": 443}]}}
+        return await self._call(self.core.create_namespaced_service, self.namespace, body)
+
+    async def service(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self.core.read_namespaced_service, name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def set_pod_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Write the pod's status the way a kubelet does: through pods/status."""
@@ -235,16 +291,15 @@ class Cluster:
 class Operator:
     """The real operator under KopfRunner, in its own thread and loop; can be stopped and started again."""
 
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
+    def __init__(self, *namespaces: str) -> None:
+        self.namespaces = namespaces
         self.runner: KopfRunner | None = None
 
     async def start(self) -> None:
         assert self.runner is None
-        self.runner = KopfRunner(
-            ["run", "-m", "workload_operator.handlers", "--standalone", "--namespace", self.namespace, "--verbose"],
-            timeout=30,
-        )
+        served = [option for namespace in self.namespaces for option in ("--namespace", namespace)]
+        self.runner = KopfRunner(["run", "-m", "workload_operator.handlers", "--standalone", *served, "--verbose"],
+                                 timeout=30)
         await asyncio.to_thread(self.runner.__enter__)
 
     async def stop(self) -> str:

@@ -31,15 +31,15 @@ from workload_operator import GROUP, PLURAL, VERSION, metrics
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
-    AddFinalizer, CreatePod, CreateService, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
+    AddFinalizer, CreatePod, CreateService, CreationRefusal, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
     RemoveFinalizer, WorkloadView, creation_failed, decide, service_name,
 )
-from workload_operator.lifecycle.pods import PodSummary, summarize_pod
+from workload_operator.lifecycle.pods import PodSummary, controller_uid, summarize_pod
 from workload_operator.lifecycle.queue import admission, standings
 from workload_operator.lifecycle.states import State
 from workload_operator.lifecycle.status import ACTIVE_STATES
 from workload_operator.manifests import (
-    MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, WORKLOAD_UID_LABEL, pod_manifest, service_manifest,
+    MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, pod_manifest, service_manifest,
 )
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
@@ -65,7 +65,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 # Reasons, said without a transition, that call for a person's attention (Events of type Warning).
-WARNING_REASONS = frozenset({"PodCreationFailed", "NotReady", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+WARNING_REASONS = frozenset({*(refusal.value for refusal in CreationRefusal), "NotReady", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                              "CreateContainerConfigError", "CreateContainerError"})
 
 
@@ -105,8 +105,10 @@ class Runtime:
     # Our own latest writes (kept until the Workload's DELETED event): a decision never starts from a view
     # older than them, and a released Workload is not reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
-    # Pods the operator created that the pod index has not shown yet: name -> (workload uid, summary).
-    created_pods: dict[str, tuple[str, PodSummary]] = dataclasses.field(default_factory=dict)
+    # Pods the operator created that the pod index has not shown yet, by (namespace, name).
+    created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
+    # Creations refused in a row, per workload: the wait before the next try grows with it.
+    refusals: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     unreadable: set[str] = dataclasses.field(default_factory=set)  # workloads already reported as unreadable
     # Admission decisions are taken one at a time, so two workloads never take the same free slot.
     admission_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -122,6 +124,7 @@ class Runtime:
         self.locks.pop(uid, None)
         self.unreadable.discard(uid)
         self.written.pop(uid, None)
+        self.refusals.pop(uid, None)
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
 
@@ -215,9 +218,17 @@ def workloads_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, WorkloadV
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
-def pods_by_workload(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, PodSummary] | None:
-    uid = labels.get(WORKLOAD_UID_LABEL)
-    return {uid: summarize_pod(body)} if uid else None
+def pods_by_workload(body: kopf.Body, namespace: str, **_: Any) -> dict[tuple[str, str], PodSummary] | None:
+    """Pods by (namespace, uid of the Workload that controls them). The labels only narrow the watch: a pod
+    stands for a workload's own only through its controller owner reference, in the workload's namespace."""
+    summary = summarize_pod(body)
+    return {(namespace, summary.owner): summary} if summary.owner else None
+
+
+def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[PodSummary]:
+    """The workload's pods: indexed, or created by the operator and not indexed yet."""
+    created = (p for (namespace, _), p in runtime.created_pods.items() if p.owner == view.uid and namespace == view.namespace)
+    return [*pods.get((view.namespace, view.uid), []), *created]
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -232,13 +243,14 @@ async def on_workload_event(type: str, uid: str, memo: kopf.Memo, workloads_by_u
 
 
 @kopf.on.event("v1", "pods", labels=OUR_PODS)
-async def on_pod_event(name: str, labels: kopf.Labels, memo: kopf.Memo, workloads_by_uid: kopf.Index,
+async def on_pod_event(body: kopf.Body, name: str, namespace: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
                        pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
-    runtime.created_pods.pop(name, None)  # the pod index has caught up with this pod
-    uid = labels.get(WORKLOAD_UID_LABEL)
-    if uid in workloads_by_uid:
+    runtime.created_pods.pop((namespace, name), None)  # the pod index has caught up with this pod
+    uid = controller_uid(body)
+    owner = next(iter(workloads_by_uid.get(uid, [])), None) if uid else None
+    if owner is not None and owner.namespace == namespace:
         await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
 
 
@@ -267,7 +279,10 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
             try:
                 await _settle(view, uid, runtime, pods)
                 return
-            except (Gone, Settled):
+            except Gone:  # this incarnation is gone (deleted, or replaced by a new Workload of its name)
+                runtime.forget(uid)
+                return
+            except Settled:
                 return
             except Refused as exc:  # a bug or a schema the operator does not match: say so, do not loop
                 raise kopf.PermanentError(str(exc)) from None
@@ -281,7 +296,7 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
                 logger.warning("%s/%s: the API failed (%s); retrying in %ss", view.namespace, view.name, exc, delay)
                 await asyncio.sleep(delay)
                 try:
-                    fresh = await runtime.kube.get_workload(view.namespace, view.name)
+                    fresh = await runtime.kube.get_workload(view)
                 except Transient:
                     continue
                 if fresh is None:
@@ -293,7 +308,7 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
 
 async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:
     for _ in range(MAX_STEPS):
-        known = [*pods.get(uid, []), *(p for owner, p in runtime.created_pods.values() if owner == uid)]
+        known = own_pods(view, runtime, pods)
         pod = current_pod(view, known)
         others = tuple({p.name: p for p in known if pod is None or p.name != pod.name}.values())
         if view.status.state is State.QUEUED and runtime.policy.limits_admission:
@@ -317,26 +332,29 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
     """Apply one decision and return the view to decide from next (re-read after a refused write)."""
     if not decision:
         return view
-    before, decided_at = view.status.state, time.monotonic()
+    before, decided_at, retry_at = view.status.state, time.monotonic(), None
     try:
-        view = await apply(view, decision, runtime)
-        if decision.status is not None:
-            metrics.DECISION_TO_WRITE.observe(time.monotonic() - decided_at)
+        try:
+            view = await apply(view, decision, runtime)
+            if decision.status is not None:
+                metrics.DECISION_TO_WRITE.observe(time.monotonic() - decided_at)
+        except CreationFailed as exc:  # the API server would not create the pod or Service: the core says what now
+            runtime.refusals[view.uid] += 1
+            refused = creation_failed(view, exc.refusal, str(exc), runtime.clock(), runtime.policy,
+                                      failures=runtime.refusals[view.uid])
+            view, retry_at = await apply(view, refused, runtime), refused.recheck_at
     except Conflict:
         metrics.CONFLICTS.inc()
-        fresh = await runtime.kube.get_workload(view.namespace, view.name)
+        fresh = await runtime.kube.get_workload(view)
         if fresh is None:
             raise Gone(view.name) from None
         view = WorkloadView.from_body(fresh)
-    except CreationFailed as exc:
-        failed = creation_failed(view, str(exc), runtime.clock(), runtime.policy)
-        runtime.wake_at(view.uid, failed.recheck_at or runtime.clock())
-        if failed.status is not None:
-            runtime.written[view.uid] = await apply(view, dataclasses.replace(failed, recheck_at=None), runtime)
-        raise Settled from None
     runtime.written[view.uid] = view
     if before in ACTIVE_STATES and view.status.state not in ACTIVE_STATES:
         runtime.wake_queue()  # after `written`: the queue must see this slot free
+    if retry_at is not None:  # not now: deciding again at once would only be refused again
+        runtime.wake_at(view.uid, retry_at)
+        raise Settled
     return view
 
 
@@ -355,17 +373,16 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 view = WorkloadView.from_body(await kube.remove_finalizer(view))
             case CreatePod(attempt=attempt):
                 assert view.spec is not None
-                created = await kube.create_pod(pod_manifest(view, view.spec, attempt))
-                if created is not None:
-                    summary = summarize_pod(created)
-                    runtime.created_pods[summary.name] = (view.uid, summary)
-            case DeletePod(name=name):
-                await kube.delete_pod(view.namespace, name)
+                summary = summarize_pod(await kube.create_pod(pod_manifest(view, view.spec, attempt), view.uid))
+                runtime.created_pods[view.namespace, summary.name] = summary
+                runtime.refusals.pop(view.uid, None)
+            case DeletePod(name=name, uid=pod_uid):
+                await kube.delete_pod(view.namespace, name, pod_uid)
             case CreateService():
                 assert view.spec is not None
-                await kube.create_service(service_manifest(view, view.spec))
+                await kube.create_service(service_manifest(view, view.spec), view.uid)
             case DeleteService():
-                await kube.delete_service(view.namespace, service_name(view))
+                await kube.delete_service(view.namespace, service_name(view), view.uid)
             case DeleteWorkload():
                 # Decide the next step from the marked object (release), not from the view before the delete.
                 body = await kube.delete_workload(view)

@@ -18,7 +18,8 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
-from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
+from workload_operator.lifecycle.decide import FINALIZER, CreationRefusal, WorkloadView
+from workload_operator.lifecycle.pods import controller_uid
 from workload_operator.lifecycle.status import WorkloadStatus
 
 JSON_PATCH = "application/json-patch+json"
@@ -43,7 +44,11 @@ class Refused(Exception):
 
 
 class CreationFailed(Exception):
-    """The API server refused to create the pod or Service (quota, admission, invalid): the message says why."""
+    """The pod or Service was not created: ``refusal`` says which kind of no, the message the server's words."""
+
+    def __init__(self, refusal: CreationRefusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 class NotReady(Exception):
@@ -99,23 +104,50 @@ def _message(exc: ApiException) -> str:
         return f"{exc.status} {exc.reason}"
 
 
-async def _create(fn: Any, manifest: dict[str, Any], what: str) -> dict[str, Any] | None:
-    """Create ``manifest`` in its namespace; None if it exists already (an earlier attempt at this same step
-    made it). A refusal (quota, admission, invalid) becomes CreationFailed with the server's message."""
+async def _create(create: Any, read: Any, manifest: dict[str, Any], owner_uid: str) -> dict[str, Any]:
+    """Create ``manifest`` in its namespace and return what the server stored.
+
+    On 409 AlreadyExists the object of that name is read: it is used only when it is this workload's
+    own (an earlier attempt at this same step made it); anything else is a NameConflict, left untouched.
+    A refusal becomes CreationFailed with the server's message: Invalid (422) can never pass, the rest may.
+    """
+    meta = manifest["metadata"]
+    what = f"{manifest['kind'].lower()} {meta['namespace']}/{meta['name']}"
     try:
-        return _load(await _call(fn, manifest["metadata"]["namespace"], manifest))
+        return _load(await _call(create, meta["namespace"], manifest))
     except ApiException as exc:
         if exc.status == 409:
-            return None
-        raise CreationFailed(f"{what} not created: {_message(exc)}") from exc
+            existing = await _read(read, meta["name"], meta["namespace"])
+            if existing is None:  # deleted since: the next try creates it
+                raise Transient(f"{what} existed and is gone now") from None
+            if controller_uid(existing) == owner_uid:
+                return existing
+            raise CreationFailed(CreationRefusal.NAME_CONFLICT,
+                                 f"{what} already exists and is not this workload's; rename one of them") from None
+        refusal = CreationRefusal.INVALID if exc.status == 422 else CreationRefusal.REFUSED
+        raise CreationFailed(refusal, f"{what} not created: {_message(exc)}") from exc
 
 
-async def _delete(fn: Any, *args: Any) -> dict[str, Any] | None:
-    """Delete something; one that is already gone is what we wanted. Returns what the server answered."""
+async def _read(read: Any, *args: Any) -> dict[str, Any] | None:
+    """Read one object; None if there is none."""
     try:
-        return _load(await _call(fn, *args))
+        return _load(await _call(read, *args))
     except ApiException as exc:
-        if exc.status != 404:
+        if exc.status == 404:
+            return None
+        raise
+
+
+async def _delete(fn: Any, *args: Any, uid: str) -> dict[str, Any] | None:
+    """Delete one incarnation of an object: the uid precondition leaves a newer object of the same name alone.
+
+    Returns what the server answered; None when that incarnation is gone already (404, or 409: the name
+    now belongs to another object), which is what we wanted.
+    """
+    try:
+        return _load(await _call(fn, *args, body={"preconditions": {"uid": uid}}))
+    except ApiException as exc:
+        if exc.status not in (404, 409):
             raise
         return None
 
@@ -170,13 +202,10 @@ class Kube:
 
     # --- Workloads -------------------------------------------------------------------------------
 
-    async def get_workload(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return _load(await _call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+    async def get_workload(self, view: WorkloadView) -> dict[str, Any] | None:
+        """Read this incarnation of the Workload again: None when it is gone, or replaced by a new one of its name."""
+        body = await _read(self.custom.get_namespaced_custom_object, GROUP, VERSION, view.namespace, PLURAL, view.name)
+        return body if body is not None and (body.get("metadata") or {}).get("uid") == view.uid else None
 
     async def write_status(self, view: WorkloadView, new: WorkloadStatus) -> dict[str, Any]:
         """One JSON-patch write of the whole status, applied only if the state we decided from is still there.
@@ -206,6 +235,9 @@ class Kube:
 
     async def _patch_workload(self, view: WorkloadView, ops: list[dict[str, Any]], subresource: bool = False) -> dict[str, Any]:
         call = self.custom.patch_namespaced_custom_object_status if subresource else self.custom.patch_namespaced_custom_object
+        # Bound to the incarnation it was decided for: a Workload deleted and re-created under the same name is
+        # another object, which this write must not touch (a failed test is a 422 Conflict, then a re-read).
+        ops = [{"op": "test", "path": "/metadata/uid", "value": view.uid}, *ops]
         try:
             return _load(await _call(call, GROUP, VERSION, view.namespace, PLURAL, view.name, ops, _content_type=JSON_PATCH))
         except ApiException as exc:
@@ -219,25 +251,30 @@ class Kube:
 
     # --- Pods -------------------------------------------------------------------------------------
 
-    async def create_pod(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
-        """Create the pod; None if it exists already."""
-        return await _create(self.core.create_namespaced_pod, manifest, "pod")
+    async def create_pod(self, manifest: dict[str, Any], owner_uid: str) -> dict[str, Any]:
+        """Create the pod, or find the workload's own pod of that name."""
+        return await _create(self.core.create_namespaced_pod, self.core.read_namespaced_pod, manifest, owner_uid)
 
-    async def delete_pod(self, namespace: str, name: str) -> None:
-        """Delete gracefully (the pod's own grace period)."""
-        await _delete(self.core.delete_namespaced_pod, name, namespace)
+    async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Delete gracefully (the pod's own grace period) the pod of this uid, and no other."""
+        await _delete(self.core.delete_namespaced_pod, name, namespace, uid=uid)
 
-    async def create_service(self, manifest: dict[str, Any]) -> None:
-        """Create the Service; one that exists already is fine."""
-        await _create(self.core.create_namespaced_service, manifest, "service")
+    async def create_service(self, manifest: dict[str, Any], owner_uid: str) -> None:
+        """Create the Service, or find the workload's own Service of that name."""
+        await _create(self.core.create_namespaced_service, self.core.read_namespaced_service, manifest, owner_uid)
 
-    async def delete_service(self, namespace: str, name: str) -> None:
-        await _delete(self.core.delete_namespaced_service, name, namespace)
+    async def delete_service(self, namespace: str, name: str, owner_uid: str) -> None:
+        """Delete the Service of that name if it is the workload's own (not watched: read first, then delete that uid)."""
+        service = await _read(self.core.read_namespaced_service, name, namespace)
+        if service is None or controller_uid(service) != owner_uid:
+            return  # gone, or someone else's (a NameConflict kept us from ever using it)
+        await _delete(self.core.delete_namespaced_service, name, namespace, uid=service["metadata"]["uid"])
 
     async def delete_workload(self, view: WorkloadView) -> dict[str, Any] | None:
-        """Delete the Workload (ttlSecondsAfterFinished); held by the finalizer, the object comes back marked."""
+        """Delete this incarnation of the Workload (ttlSecondsAfterFinished); held by the finalizer, the object
+        comes back marked. None when it is gone, or when its name belongs to a new Workload now."""
         return await _delete(self.custom.delete_namespaced_custom_object, GROUP, VERSION, view.namespace, PLURAL,
-                             view.name)
+                             view.name, uid=view.uid)
 
     # --- Events -----------------------------------------------------------------------------------
 

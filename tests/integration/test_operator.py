@@ -89,7 +89,7 @@ async def test_a_pod_that_cannot_be_created_is_shown_and_retried(cluster: Cluste
     key = (kube_api.resource("ml.lifecycle.dev", "v1alpha1", "workloads"), cluster.namespace, "quota")
     shown = [v["status"] for v in kube_api.objects[key].history if (v.get("status") or {}).get("reason") == "PodCreationFailed"]
     assert shown and shown[0]["state"] == "queued" and shown[0]["attempts"] == 0
-    assert shown[0]["message"] == f"pod not created: {quota}"
+    assert shown[0]["message"] == f"pod ml/quota-1 not created: {quota}"
     warnings = [e for e in await cluster.wait_events("quota", 3) if e["type"] == "Warning"]
     assert [e["reason"] for e in warnings] == ["PodCreationFailed"]
 

@@ -157,7 +157,7 @@ class ClusterwideOperator(Operator):
     """The operator as the Deployment runs it: every namespace (no --namespace)."""
 
     def __init__(self) -> None:
-        super().__init__(namespace="")
+        super().__init__()
 
     async def start(self) -> None:
         assert self.runner is None
@@ -204,6 +204,10 @@ async def every_api_call(cluster: Cluster, kube_api) -> None:
     await cluster.start_running("stop")
     await cluster.patch_spec("stop", cancel=True)
     await cluster.wait_state("stop", "cancelled")
+    # A pod name taken by someone else's pod: the operator reads it (kube.create_pod on 409) and waits.
+    await cluster.create_foreign_pod("clash-1")
+    await cluster.create_workload("clash")
+    await cluster.wait_reason("clash", "NameConflict")
 
 
 async def test_every_request_is_allowed_by_the_cluster_role_and_every_rule_is_used(

@@ -40,8 +40,10 @@ OPERATOR_NEEDS: frozenset[Rule] = frozenset({
     ("", "pods", "list"),                     # kopf: @kopf.index / @kopf.on.event on pods, label-selected (handlers.py)
     ("", "pods", "watch"),                    # kopf: the same handlers, then the watch
     ("", "pods", "create"),                   # kube.create_pod()
+    ("", "pods", "get"),                      # kube.create_pod() on 409: is the pod of that name the workload's own?
     ("", "pods", "delete"),                   # kube.delete_pod(); admission: an ownerReference needs delete on the object
     ("", "services", "create"),               # kube.create_service()
+    ("", "services", "get"),                  # kube.create_service() on 409; kube.delete_service() reads before it deletes
     ("", "services", "delete"),               # kube.delete_service(); admission, as for pods
     ("", "events", "create"),                 # kube.post_event() (kopf's own event posting is off: handlers.on_startup)
     ("", "namespaces", "list"),               # kopf's namespace observer, when run with --namespace

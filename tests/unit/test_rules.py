@@ -7,8 +7,8 @@ import pytest
 from tests.unit.test_decide import NOW, RUNNING, exited, pod, view
 from workload_operator.lifecycle import ConditionStatus, ConditionType, State
 from workload_operator.lifecycle.decide import (
-    Admission, CreatePod, CreateService, DeletePod, DeleteService, DeleteWorkload, Policy, RemoveFinalizer,
-    creation_failed, decide, failure_of, loss_of,
+    Admission, CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, DeleteWorkload, Policy,
+    RemoveFinalizer, creation_failed, decide, failure_of, loss_of,
 )
 from workload_operator.lifecycle.pods import summarize_pod
 
@@ -203,10 +203,37 @@ def test_a_waiting_pod_shows_why_and_times_out():
     assert timed_out.actions == (DeletePod("train-1"),)
 
 
+QUOTA = "pod ml/train-1 not created: pods \"train-1\" is forbidden: exceeded quota"
+
+
 def test_a_pod_that_cannot_be_created_says_so_once_and_is_retried_later():
     queued = view("queued")
-    first = creation_failed(queued, "pods \"train-1\" is forbidden: exceeded quota", NOW)
+    first = creation_failed(queued, CreationRefusal.REFUSED, QUOTA, NOW)
     assert (first.status.state, first.status.reason, first.status.attempts) == (State.QUEUED, "PodCreationFailed", 0)
     assert first.recheck_at > NOW
-    again = creation_failed(view_with(queued, first.status), "pods \"train-1\" is forbidden: exceeded quota", NOW)
+    again = creation_failed(view_with(queued, first.status), CreationRefusal.REFUSED, QUOTA, NOW)
     assert again.status is None and again.recheck_at > NOW
+
+
+def test_the_wait_after_a_refused_creation_grows_with_each_refusal_in_a_row():
+    queued, policy = view("queued"), Policy(backoff_base=10, backoff_cap=300)
+    waits = [creation_failed(queued, CreationRefusal.REFUSED, QUOTA, NOW, policy, failures=n).recheck_at - NOW
+             for n in (1, 2, 3, 10, 5000)]
+    assert [w.total_seconds() for w in waits] == [10, 20, 40, 300, 300]
+
+
+def test_a_name_taken_by_someone_elses_object_waits_without_spending_an_attempt():
+    preparing = view("preparing")
+    message = "pod ml/train-2 already exists and is not this workload's; rename one of them"
+    waiting = creation_failed(preparing, CreationRefusal.NAME_CONFLICT, message, NOW)
+    assert (waiting.status.state, waiting.status.reason, waiting.status.message) == (State.PREPARING, "NameConflict", message)
+    assert waiting.status.attempts == preparing.status.attempts and waiting.actions == ()
+    assert waiting.recheck_at > NOW
+
+
+@pytest.mark.parametrize("state", ["queued", "preparing"])
+def test_an_object_the_api_server_finds_invalid_ends_the_workload(state):
+    message = "pod ml/train-1 not created: Pod \"train-1\" is invalid: spec.containers[0].resources.requests[gpu]: Invalid value"
+    failed = creation_failed(view(state), CreationRefusal.INVALID, message, NOW)
+    assert (failed.status.state, failed.status.reason, failed.status.message) == (State.FAILED, "InvalidSpec", message)
+    assert failed.recheck_at is None

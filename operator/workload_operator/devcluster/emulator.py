@@ -150,6 +150,23 @@ class Faults:
         self.injected.append(Injected(kind, request.method.upper(), request.url.path))
 
 
+@dataclasses.dataclass
+class Hold:
+    """Holds the next ``count`` matching requests at the door until released, then serves them as usual:
+    a test stops the operator at a chosen moment (a write in flight) and changes the world meanwhile."""
+    matches: Callable[[kmock.Request], bool]
+    count: int = 1
+    held: list[kmock.Request] = dataclasses.field(default_factory=list)
+    answered: int = 0  # held requests served since the release
+    _open: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    def takes(self, request: kmock.Request) -> bool:
+        return len(self.held) < self.count and self.matches(request)
+
+    def release(self) -> None:
+        self._open.set()
+
+
 @dataclasses.dataclass(frozen=True)
 class ResourceSpec:
     """One served group/version/plural: its discovery entry and how the server treats it."""
@@ -311,6 +328,7 @@ class KubeAPIServer(kmock.KubernetesEmulator):
     _closing: bool = attrs.field(default=False, init=False)
     _builtin_reactions: int = attrs.field(default=0, init=False)
     _changed: asyncio.Condition = attrs.field(init=False)
+    _holds: list[Hold] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         # The scaffold's discovery endpoints & catch-all 404, but NOT KubernetesEmulator's own
@@ -398,6 +416,16 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         seen = len(view)  # kmock's slices count from the first matching request ever logged
         return view[seen:seen + count] << code << status_body(code, message or f'injected error {code}', reason)
 
+    def hold(self, *, method: str, resource: str | None = None, subresource: str | None | EllipsisType = ...,
+             name: str | None = None, count: int = 1) -> Hold:
+        """Hold the next ``count`` matching requests of the operator until ``release()``."""
+        def matches(request: kmock.Request) -> bool:
+            return (request.method.upper() == method.upper()
+                    and request.headers.get('User-Agent', '').startswith(OPERATOR_AGENTS)
+                    and self._request_matches(request, resource, subresource, None, name))
+        self._holds.append(hold := Hold(matches, count))
+        return hold
+
     def route(self, path: str) -> Route | None:
         """Parse a resource URL (/api/v1/..., /apis/group/version/...); None for other URLs."""
         if (parsed := parse_resource_path(path)) is None:
@@ -429,6 +457,17 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             return await self._render_error(e)
 
     async def _handle(self, request: kmock.Request) -> Response:
+        hold = next((h for h in self._holds if h.takes(request)), None)
+        if hold is None:
+            return await self._handle_now(request)
+        hold.held.append(request)
+        await hold._open.wait()
+        try:
+            return await self._handle_now(request)
+        finally:
+            hold.answered += 1
+
+    async def _handle_now(self, request: kmock.Request) -> Response:
         # kmock decides whether a reaction sees a request by filtering its whole request log again,
         # which makes a long run quadratic; with no reaction added by a test, serve resources directly.
         route = self.route(request.url.path)

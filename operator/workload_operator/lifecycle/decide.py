@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,7 +114,8 @@ class Policy:
         return self.max_active is not None or self.max_active_per_namespace is not None
 
     def backoff(self, attempts: int) -> datetime.timedelta:
-        return datetime.timedelta(seconds=min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0)))
+        doublings = min(max(attempts - 1, 0), 32)  # bounded: a hand-written attempts of 1100 must not overflow
+        return datetime.timedelta(seconds=min(self.backoff_cap, self.backoff_base * 2 ** doublings))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +150,7 @@ class CreatePod:
 @dataclasses.dataclass(frozen=True)
 class DeletePod:
     name: str
+    uid: str = ""   # the delete is bound to this pod: a newer one of the same name is left alone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,11 +289,11 @@ class _Step:
         return Decision(status=self.status.model_copy(update={"reason": reason, "message": message}))
 
     def delete_pod(self) -> tuple[Action, ...]:
-        return (DeletePod(self.pod.name),) if self.pod is not None and not self.pod.deleting else ()
+        return (DeletePod(self.pod.name, self.pod.uid),) if self.pod is not None and not self.pod.deleting else ()
 
     def delete_all_pods(self) -> tuple[Action, ...]:
         """Stopping for good: the current pod and any other the workload still has."""
-        return (*self.delete_pod(), *(DeletePod(p.name) for p in self.others if not p.deleting))
+        return (*self.delete_pod(), *(DeletePod(p.name, p.uid) for p in self.others if not p.deleting))
 
 
 def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
@@ -493,11 +496,27 @@ _STEPS = {
 }
 
 
-def creation_failed(view: WorkloadView, message: str, now: datetime.datetime, policy: Policy = Policy()) -> Decision:
-    """A pod (or Service) could not be created: say so, keep the state and the attempt, try again later."""
+class CreationRefusal(enum.Enum):
+    """Why the API server would not create a pod or Service, as far as the lifecycle cares."""
+
+    INVALID = "InvalidSpec"             # 422 Invalid: the same object will never be accepted
+    NAME_CONFLICT = "NameConflict"      # the name is taken by an object that is not this workload's own
+    REFUSED = "PodCreationFailed"       # quota, admission, a terminating namespace: it may pass later
+
+
+def creation_failed(view: WorkloadView, refusal: CreationRefusal, message: str, now: datetime.datetime,
+                    policy: Policy = Policy(), failures: int = 1) -> Decision:
+    """A pod (or Service) could not be created.
+
+    An invalid object ends the workload (``failed``, InvalidSpec, the API server's words): retrying
+    cannot help. Anything else keeps the state and the attempt count, says why, and tries again after a
+    backoff that grows with ``failures``, the refusals in a row.
+    """
+    if refusal is CreationRefusal.INVALID:
+        return _Step(view, None, now, policy, None).move(State.FAILED, refusal.value, message)
+    retry = now + policy.backoff(failures)
     status = view.status
-    retry = now + policy.backoff(status.attempts + 1)
-    if (status.reason, status.message) == ("PodCreationFailed", message):
+    if (status.reason, status.message) == (refusal.value, message):
         return Decision(recheck_at=retry)
-    return Decision(status=status.model_copy(update={"reason": "PodCreationFailed", "message": message}),
+    return Decision(status=status.model_copy(update={"reason": refusal.value, "message": message}),
                     recheck_at=retry)

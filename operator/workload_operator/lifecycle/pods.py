@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from workload_operator import GROUP, KIND
+
 MAIN_CONTAINER = "main"
 RESULT_LIMIT = 4096  # bytes of termination message kept in status.run.result (the kubelet keeps 4096 at most)
 
@@ -29,11 +31,25 @@ class PodSummary:
     name: str
     phase: str                   # Pending, Running, Succeeded, Failed, Unknown
     main: MainContainer
+    uid: str = ""                # this pod's own uid: deletes are bound to it
+    owner: str = ""              # the uid of the Workload that controls it ("" when none does)
     reason: str = ""             # the pod's own reason, e.g. DeadlineExceeded, Evicted
     message: str = ""
     deleting: bool = False       # has a deletionTimestamp: going away
     ready: bool | None = False   # the pod's Ready condition; None when Unknown (its node stopped reporting)
     disruption: str = ""         # the reason of a DisruptionTarget=True condition (preemption, eviction, taint…)
+
+
+def controller_uid(body: Mapping[str, Any]) -> str:
+    """The uid of the Workload named by the object's controller owner reference, or "".
+
+    This, not a label, is what makes an object a workload's own: labels are anyone's to set,
+    while an owner reference names one incarnation of one Workload by its uid.
+    """
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") is True and ref.get("kind") == KIND and str(ref.get("apiVersion", "")).split("/")[0] == GROUP:
+            return str(ref.get("uid") or "")
+    return ""
 
 
 def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
@@ -59,6 +75,7 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
     disruption = conditions.get("DisruptionTarget") or {}
     return PodSummary(
         name=meta.get("name", ""), phase=status.get("phase") or "Pending", main=container,
+        uid=meta.get("uid") or "", owner=controller_uid(body),
         reason=status.get("reason") or "", message=status.get("message") or "",
         deleting=bool(meta.get("deletionTimestamp")),
         ready=None if ready_status == "Unknown" else ready_status == "True",

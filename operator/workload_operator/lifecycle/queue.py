@@ -1,7 +1,8 @@
 """Admission: which queued workloads may start, and where the others stand (pure).
 
 A workload is active from preparing to stopping (it holds a pod). Queued workloads are
-admitted in order of spec.priority (higher first), then creation time, then name, while
+admitted in order of spec.priority (higher first), then creation time, then name (a workload waiting to
+retry a pod the API server refused goes behind all others), while
 the number of active workloads is under the limits of the Policy: ``max_active`` over all
 the namespaces the operator serves and ``max_active_per_namespace`` in each; when both are
 set, both must have room. A workload re-queued after a lost worker keeps its creation
@@ -13,14 +14,19 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterable
 
-from workload_operator.lifecycle.decide import Admission, Policy, WorkloadView
+from workload_operator.lifecycle.decide import Admission, CreationRefusal, Policy, WorkloadView
 from workload_operator.lifecycle.states import State
 from workload_operator.lifecycle.status import ACTIVE_STATES
 
 
-def queue_order(view: WorkloadView) -> tuple[int, str, str]:
+# Waiting to retry a pod the API server refused: such a workload must not hold the head of the queue.
+RETRYING_CREATION = frozenset({CreationRefusal.NAME_CONFLICT.value, CreationRefusal.REFUSED.value})
+
+
+def queue_order(view: WorkloadView) -> tuple[bool, int, str, str]:
+    """Priority, then age, then name; a workload whose pod was refused goes behind those that may start now."""
     priority = view.spec.priority if view.spec is not None else 0
-    return (-priority, view.created, view.name)
+    return (view.status.reason in RETRYING_CREATION, -priority, view.created, view.name)
 
 
 def standings(everyone: Iterable[WorkloadView], policy: Policy) -> dict[str, Admission]:
