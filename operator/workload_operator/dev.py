@@ -1,7 +1,9 @@
 """`workload-operator dev`: a control plane, the operator, a simulated kubelet and the examples, in one command.
 
 It shows a live table of the workloads as they move (like `kubectl get wl -w`) until Ctrl-C (or, with
---until-settled, until every example has finished), then stops everything it started.
+--until-settled, until every example has finished), then stops everything it started and removes its
+temporary folder: on SIGINT, SIGTERM and SIGHUP (a closed terminal) alike, and when its output is closed
+(`dev | tee dev.log` interrupted, `dev | head`), which it notices without waiting for its next line.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import logging
 import os
 import pathlib
 import signal
+import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import kubernetes
@@ -28,6 +32,75 @@ from workload_operator.lifecycle.states import TERMINAL
 
 CANCEL_AFTER = f"{GROUP}/dev-cancel-after-seconds"
 COLUMNS = "{:<8} {:<14} {:<11} {:>8}  {:<8} {}"
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+
+
+class Stop:
+    """Why dev stops: the first stop signal or a closed output (``reason``, a future), caught from the start."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop, self.reason = loop, loop.create_future()
+
+    def __call__(self, why: str) -> None:
+        if not self.reason.done():
+            self.reason.set_result(why)
+
+    def catch_signals(self) -> None:
+        for sig, why in STOP_SIGNALS.items():
+            self.loop.add_signal_handler(sig, self, why)
+
+    def release_signals(self) -> None:
+        for sig in STOP_SIGNALS:
+            self.loop.remove_signal_handler(sig)
+
+
+class Output:
+    """Where dev prints. A write that fails (a closed pipe, a terminal gone) or the reader of a pipe going away
+    calls ``closed`` once, so that dev stops and cleans up instead of dying of a BrokenPipeError; what it says
+    afterwards goes to stderr while that is open, and is dropped otherwise."""
+
+    def __init__(self, stream: TextIO, closed: Callable[[], None]) -> None:
+        self.stream, self.closed, self.broken = stream, closed, False
+        self._watched: tuple[asyncio.AbstractEventLoop, int] | None = None
+
+    def print(self, line: str) -> None:
+        stream = sys.stderr if self.broken else self.stream
+        try:
+            print(line, file=stream, flush=True)
+        except (OSError, ValueError):  # EPIPE, EIO (the terminal is gone), or a closed file
+            self._break()
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Notice a pipe's reader going away at once: the write end of a pipe becomes "readable" (EPOLLERR)
+        only then. Other outputs (a terminal, a file) are noticed at the next write."""
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            fd = self.stream.fileno()
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                loop.add_reader(fd, self._reader_gone)
+                self._watched = loop, fd
+
+    def close(self) -> None:
+        self._unwatch()
+        if self.broken:  # else the interpreter's last flush of it fails once more, with a message on stderr
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+
+    def _reader_gone(self) -> None:
+        self._unwatch()  # the error stays: watched on, it would fire again at once, for ever
+        self._break()
+
+    def _unwatch(self) -> None:
+        if self._watched is not None:
+            loop, fd = self._watched
+            loop.remove_reader(fd)
+            self._watched = None
+
+    def _break(self) -> None:
+        if not self.broken:
+            self.broken = True
+            self.closed()
 
 
 def load_examples(folder: pathlib.Path) -> list[dict[str, Any]]:
@@ -56,9 +129,9 @@ async def _cancel_later(custom: kubernetes.client.CustomObjectsApi, namespace: s
 
 
 async def _table(custom: kubernetes.client.CustomObjectsApi, stop: threading.Event, started: float,
-                 out: TextIO, watched: set[tuple[str, str]], settled: asyncio.Event) -> None:
+                 out: Output, watched: set[tuple[str, str]], settled: asyncio.Event) -> None:
     """Print a line whenever a workload's state, attempts or reason changes; set ``settled`` when all end."""
-    print(COLUMNS.format("TIME", "NAME", "STATE", "ATTEMPTS", "TYPE", "REASON"), file=out, flush=True)
+    out.print(COLUMNS.format("TIME", "NAME", "STATE", "ATTEMPTS", "TYPE", "REASON"))
     last: dict[tuple[str, str], tuple[Any, ...]] = {}
     states: dict[tuple[str, str], str] = {}
     async for event in watch(custom.list_cluster_custom_object, stop, GROUP, VERSION, PLURAL):
@@ -70,15 +143,44 @@ async def _table(custom: kubernetes.client.CustomObjectsApi, stop: threading.Eve
             row = ("(deleted)", *row[1:])
         if last.get(key) != row:
             last[key] = row
-            stamp = f"+{time.monotonic() - started:.1f}s"
-            print(COLUMNS.format(stamp, key[1], *row), file=out, flush=True)
+            out.print(COLUMNS.format(f"+{time.monotonic() - started:.1f}s", key[1], *row))
         states[key] = row[0]
         if watched and all(states.get(k) in TERMINAL for k in watched):
             settled.set()
 
 
+def try_next(kubeconfig: pathlib.Path, examples: dict[tuple[str, str], dict[str, Any]], *, own_cluster: bool) -> str:
+    """The one line that says which kubectl commands to try against the running dev cluster, naming a batch
+    example that finishes on its own (there is something to wait for, and its Events tell the story)."""
+    finishing = [key for key, example in examples.items() if (example.get("spec") or {}).get("type") != "service"
+                 and CANCEL_AFTER not in (example["metadata"].get("annotations") or {})]
+    namespace, name = (finishing or list(examples) or [("default", "NAME")])[0]
+    # dev's own kubeconfigs have `default` as the context's namespace; a given one may have any.
+    scope = f" -n {namespace}" if namespace != "default" or not own_cluster else ""
+    return (f"try, in another terminal: export KUBECONFIG={kubeconfig}; kubectl get wl{scope} -w; "
+            f"kubectl describe wl{scope} {name}; kubectl wait{scope} --for=condition=Finished wl/{name}")
+
+
 async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_settled: bool = False,
               timeout: float | None = None, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+    """Run it all until stopped; 0 when stopped as asked (a signal, a closed output, all settled), else 1.
+
+    The stop signals are caught from the start, before anything is created, so that every way of stopping
+    goes through the same clean-up."""
+    loop = asyncio.get_running_loop()
+    stop = Stop(loop)
+    output = Output(out, lambda: stop("output closed"))
+    stop.catch_signals()
+    output.watch(loop)
+    try:
+        return await _run(examples, kubeconfig, until_settled, timeout, verbose, output, stop)
+    finally:
+        stop.release_signals()
+        output.close()
+
+
+async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bool, timeout: float | None,
+               verbose: bool, out: Output, stop: Stop) -> int:
     import kopf
 
     from workload_operator import handlers  # noqa: F401  (registers the operator's handlers)
@@ -92,16 +194,16 @@ async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_se
         simulate, found = kubeconfig is None, None
         if kubeconfig is not None:
             path = pathlib.Path(kubeconfig).expanduser()
-            print(f"using the cluster of {path}; the simulated kubelet is off", file=out)
+            out.print(f"using the cluster of {path}; the simulated kubelet is off")
         elif (found := control_plane.binaries()) is not None:
-            print(f"starting etcd and kube-apiserver from {found[0].parent}", file=out, flush=True)
+            out.print(f"starting etcd and kube-apiserver from {found[0].parent}")
             path = await asyncio.to_thread(stack.enter_context, control_plane.real_control_plane(*found))
         else:
-            print("no kube-apiserver given (KUBEBUILDER_ASSETS, or TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD): "
-                  "using the emulated API, which has no schema validation and no CEL rules", file=out)
+            out.print("no kube-apiserver given (KUBEBUILDER_ASSETS, or TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD): "
+                      "using the emulated API, which has no schema validation and no CEL rules")
             path = await stack.enter_async_context(control_plane.emulated_control_plane())
         os.environ["KUBECONFIG"] = str(path)
-        print(f"kubeconfig: {path}", file=out, flush=True)
+        out.print(f"kubeconfig: {path}")
 
         configuration = kubernetes.client.Configuration()
         kubernetes.config.load_kube_config(config_file=str(path), client_configuration=configuration)
@@ -115,35 +217,41 @@ async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_se
                 await asyncio.to_thread(kubernetes.client.CoreV1Api(api_client).create_namespace,
                                         {"metadata": {"name": "default"}})
 
-        stop_operator = asyncio.Event()
-        tasks = [asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, stop_flag=stop_operator))]
+        stop_operator, operator_ready = asyncio.Event(), asyncio.Event()
+        operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, stop_flag=stop_operator,
+                                                     ready_flag=operator_ready))
+        # kopf puts its own SIGINT/SIGTERM handlers in place of dev's as it starts: it would stop by itself,
+        # leave the rest running, and SIGKILL the process ten minutes later. Once it is up, dev's come back.
+        ready = asyncio.ensure_future(operator_ready.wait())
+        await asyncio.wait([ready, operator], return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        stop.catch_signals()
+        tasks: list[asyncio.Task[Any]] = []
         if simulate:
             tasks.append(asyncio.create_task(SimulatedKubelet(api_client).run()))
         applied = {await _apply(custom, example): example for example in load_examples(examples)}
         for (namespace, name), example in applied.items():
             if (seconds := (example["metadata"].get("annotations") or {}).get(CANCEL_AFTER)) is not None:
                 tasks.append(asyncio.create_task(_cancel_later(custom, namespace, name, float(seconds))))
-        settled, interrupted = asyncio.Event(), asyncio.Event()
+        settled = asyncio.Event()
+        out.print(try_next(path, applied, own_cluster=kubeconfig is None))
         tasks.append(asyncio.create_task(_table(custom, stop_watching, started, out, set(applied), settled)))
 
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, interrupted.set)
-        waits = [asyncio.create_task(interrupted.wait())] + ([asyncio.create_task(settled.wait())] if until_settled else [])
-        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        outcome = "interrupted" if interrupted.is_set() else "every example finished" if settled.is_set() else "timed out"
-        print(f"stopping ({outcome}) ...", file=out, flush=True)
+        waits = [asyncio.ensure_future(settled.wait())] if until_settled else []
+        await asyncio.wait([stop.reason, operator, *waits], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        asked = stop.reason.done() or settled.is_set()
+        outcome = (stop.reason.result() if stop.reason.done() else "every example finished" if settled.is_set()
+                   else "the operator stopped by itself" if operator.done() else "timed out")
+        out.print(f"stopping ({outcome}) ...")
 
         stop_operator.set()
         stop_watching.set()
-        for task in [*waits, *tasks[1:]]:
+        for task in [*waits, *tasks]:
             task.cancel()
-        await asyncio.gather(*waits, *tasks[1:], return_exceptions=True)
-        await asyncio.wait_for(tasks[0], timeout=30)
-    print("stopped; nothing left running", file=out, flush=True)
-    return 0 if done or interrupted.is_set() else 1
+        await asyncio.gather(*waits, *tasks, return_exceptions=True)
+        await asyncio.wait_for(operator, timeout=30)
+    out.print("stopped; nothing left running")
+    return 0 if asked else 1
 
 
 def _quiet_logs(verbose: bool) -> None:

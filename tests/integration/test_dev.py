@@ -3,15 +3,21 @@
 import os
 import pathlib
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import yaml
+
+from workload_operator.dev import STOP_SIGNALS
 
 ROOT = pathlib.Path(__file__).parents[2]
 COMMAND = [sys.executable, "-m", "workload_operator", "dev"]
+STOP_DEADLINE = 30  # seconds from the stop to the exit: the operator's own shutdown takes a few
 FINAL = {"train-resnet": "completed", "bad-lr": "failed", "sweep": "cancelled", "notebook": "completed", "llm": "completed"}
 
 
@@ -46,23 +52,110 @@ def test_dev_drives_every_example_to_its_final_state_and_stops_cleanly(tmp_path)
     assert states["train-resnet"][-3:] == ["running", "collecting", "completed"]
     assert result.stdout.rstrip().endswith("stopped; nothing left running")
     kubeconfig = re.search(r"kubeconfig: (\S+)", result.stdout)[1]
+    assert f"export KUBECONFIG={kubeconfig}; kubectl get wl -w; kubectl describe wl " in result.stdout
     assert not pathlib.Path(kubeconfig).parent.exists(), "the temporary folder is removed"
     assert time.monotonic() - started < 60
 
 
-def test_dev_stops_cleanly_on_ctrl_c():
-    process = subprocess.Popen(COMMAND, cwd=ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    assert process.stdout is not None
-    seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until the table shows a workload running
-        line = process.stdout.readline()
+def start(tmp_path: pathlib.Path, **options) -> tuple[subprocess.Popen, pathlib.Path]:
+    """`workload-operator dev` as a subprocess; its stderr goes to a file (returned)."""
+    errors = tmp_path / "stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(COMMAND, cwd=ROOT, env=environment(), stdout=subprocess.PIPE, stderr=stderr,
+                                   text=True, **options)
+    return process, errors
+
+
+def read_until(stream, seen: list[str], wanted: str, timeout: float = 30) -> str:
+    """Lines of the live output, until one contains ``wanted`` (returned); a stream that ends first fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        assert line, f"the output ended before {wanted!r}: {''.join(seen)}"
         seen.append(line)
-        if " running " in line:
-            break
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-    output = "".join(seen) + out
-    assert process.returncode == 0, output + err
-    assert "stopping (interrupted)" in output and output.rstrip().endswith("stopped; nothing left running")
+        if wanted in line:
+            return line
+    raise AssertionError(f"no {wanted!r} within {timeout}s: {''.join(seen)}")
+
+
+def announced_folder(seen: list[str]) -> pathlib.Path:
+    folder = pathlib.Path(re.search(r"kubeconfig: (\S+)", "".join(seen))[1]).parent
+    assert folder.is_dir() and folder.name.startswith("workload-dev-")
+    return folder
+
+
+def assert_stopped_cleanly(process: subprocess.Popen, folder: pathlib.Path, errors: pathlib.Path) -> None:
+    """It exits promptly, with 0, its temporary folder removed and no traceback or broken-pipe noise."""
+    assert process.wait(timeout=STOP_DEADLINE) == 0, errors.read_text()
+    assert not folder.exists(), "the temporary folder is removed"
+    assert not re.search(r"Traceback|Exception ignored|BrokenPipe", errors.read_text()), errors.read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda sig: sig.name)
+def test_dev_cleans_up_on_each_stop_signal(sig, tmp_path):
+    process, errors = start(tmp_path)
+    seen: list[str] = []
+    read_until(process.stdout, seen, " running ")  # the table shows a workload running
+    folder = announced_folder(seen)
+    process.send_signal(sig)
+    seen.append(process.stdout.read())
+    assert_stopped_cleanly(process, folder, errors)
+    output = "".join(seen)
+    assert f"stopping ({STOP_SIGNALS[sig]})" in output and output.rstrip().endswith("stopped; nothing left running")
+
+
+def test_dev_cleans_up_when_its_output_pipe_is_closed(tmp_path):
+    """`dev | head`: the reader goes away while the table is quiet; dev notices without writing."""
+    process, errors = start(tmp_path)
+    seen: list[str] = []
+    read_until(process.stdout, seen, "TIME ")  # the table has started
+    folder = announced_folder(seen)
+    process.stdout.close()
+    assert_stopped_cleanly(process, folder, errors)
+    assert errors.read_text().splitlines()[-2:] == ["stopping (output closed) ...", "stopped; nothing left running"]
+
+
+@pytest.mark.skipif(shutil.which("tee") is None, reason="no tee on this machine")
+def test_dev_piped_to_tee_cleans_up_on_ctrl_c(tmp_path):
+    """`dev | tee dev.log`, then Ctrl-C: the terminal signals both; tee dies at once and breaks the pipe."""
+    process, errors = start(tmp_path, process_group=0)  # a foreground job of its own, joined by tee
+    tee = subprocess.Popen(["tee", str(tmp_path / "dev.log")], stdin=process.stdout, stdout=subprocess.PIPE,
+                           text=True, process_group=process.pid)
+    process.stdout.close()  # tee holds the pipe's read end now
+    seen: list[str] = []
+    read_until(tee.stdout, seen, " running ")
+    folder = announced_folder(seen)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    tee.communicate(timeout=STOP_DEADLINE)
+    assert_stopped_cleanly(process, folder, errors)
+    assert errors.read_text().splitlines()[-1] == "stopped; nothing left running"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this machine")
+def test_the_kubectl_commands_dev_suggests_work(tmp_path):
+    process, errors = start(tmp_path)
+    seen: list[str] = []
+    hint = read_until(process.stdout, seen, "kubectl")
+    folder = announced_folder(seen)
+    export, watch_command, describe, wait = (command.strip() for command in hint.split(":", 1)[1].split(";"))
+    assert export == f"export KUBECONFIG={folder / 'kubeconfig'}"
+    env = {**environment(), "KUBECONFIG": export.split("=", 1)[1], "KUBECACHEDIR": str(tmp_path / "cache")}
+    try:
+        waited = subprocess.run([*shlex.split(wait), "--timeout=60s"], env=env, capture_output=True, text=True,
+                                timeout=90)
+        assert waited.returncode == 0 and "condition met" in waited.stdout, waited.stderr
+        described = subprocess.run(shlex.split(describe), env=env, capture_output=True, text=True, timeout=30)
+        events = described.stdout.split("\nEvents:")[1]
+        assert "queued" in events and "workload-operator" in events, described.stdout + described.stderr
+        watching = subprocess.Popen(shlex.split(watch_command), env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        try:
+            assert watching.stdout.readline().split()[:3] == ["NAME", "STATE", "TYPE"]
+            assert watching.stdout.readline().split()[0] in FINAL
+        finally:
+            watching.terminate()
+            watching.communicate(timeout=10)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=STOP_DEADLINE)
+    assert_stopped_cleanly(process, folder, errors)

@@ -91,11 +91,16 @@ WORKLOADS = references.Resource(GROUP, VERSION, PLURAL, namespaced=True, kind='W
 
 async def test_builtin_discovery(kube_api: KubeAPIServer) -> None:
     core = await ok(kube_api, 'GET', '/api/v1')
+    assert (core['kind'], core['groupVersion']) == ('APIResourceList', 'v1')  # not '/v1': kubectl drops a mismatch
     found = {res['name']: res for res in core['resources']}
     assert {'pods', 'pods/status', 'services', 'services/status', 'events', 'namespaces',
-            'namespaces/status'} <= set(found)
+            'namespaces/status', 'serviceaccounts'} <= set(found)
     assert found['namespaces']['namespaced'] is False and found['pods']['namespaced'] is True
     assert found['pods']['kind'] == 'Pod' and 'watch' in found['pods']['verbs']
+    assert found['pods']['shortNames'] == ['po'] and found['pods']['categories'] == ['all']
+    # A subresource has only its own verbs, and no singular name, short names or categories.
+    assert found['pods/status'] == {'name': 'pods/status', 'singularName': '', 'namespaced': True, 'kind': 'Pod',
+                                    'verbs': ['get', 'patch', 'update']}
     events = await ok(kube_api, 'GET', '/apis/events.k8s.io/v1')
     leases = await ok(kube_api, 'GET', '/apis/coordination.k8s.io/v1')
     assert [r['name'] for r in events['resources']] == ['events']
@@ -569,3 +574,150 @@ async def test_concurrent_writes_keep_versions_and_events_consistent(kube_api: K
     assert final['status'] == {f'k{i}': i for i in range(30)}
     history = kube_api.objects[kube_api.resource(GROUP, VERSION, PLURAL), 'ns', 'w'].history
     assert len({version['metadata']['resourceVersion'] for version in history}) == len(history) == 31
+
+
+# ------------------------------------------------------------------ 13. what kubectl asks for
+
+# The Accept headers of kubectl 1.32, as `kubectl -v=8` shows them.
+KUBECTL_DISCOVERY = ('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,'
+                     'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json')
+KUBECTL_GET = ('application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,'
+               'application/json')
+KUBECTL_TYPED = 'application/vnd.kubernetes.protobuf,application/json'
+WORKLOAD_COLUMNS = ['Name', 'State', 'Type', 'Attempts', 'Reason', 'Age', 'Message']
+
+
+async def fetch(api: KubeAPIServer, url: str, accept: str) -> tuple[int, str, Any]:
+    async with api.get(url, headers={'Accept': accept, 'User-Agent': 'kubectl/v1.32.4 (linux/amd64)'}) as response:
+        return response.status, response.headers['Content-Type'], await response.json(content_type=None)
+
+
+async def test_discovery_as_kubectl_asks_for_it(kube_api: KubeAPIServer) -> None:
+    # Aggregated discovery is not served: the answer is the legacy kind, as plain JSON, which kubectl then uses.
+    status, content_type, api = await fetch(kube_api, '/api?timeout=32s', KUBECTL_DISCOVERY)
+    assert (status, content_type.split(';')[0], api['kind'], api['versions']) == (200, 'application/json',
+                                                                                  'APIVersions', ['v1'])
+    status, content_type, apis = await fetch(kube_api, '/apis?timeout=32s', KUBECTL_DISCOVERY)
+    assert (status, content_type.split(';')[0], apis['kind']) == (200, 'application/json', 'APIGroupList')
+    groups = {group['name']: group for group in apis['groups']}
+    assert set(groups) == {GROUP, 'events.k8s.io', 'coordination.k8s.io'}
+    assert groups[GROUP]['preferredVersion'] == {'groupVersion': f'{GROUP}/{VERSION}', 'version': VERSION}
+    # Each resource list names its own groupVersion; the short name `wl` is the main resource's only.
+    short_names: list[tuple[str, str]] = []
+    for group_version in ['v1', *(version['groupVersion'] for g in groups.values() for version in g['versions'])]:
+        url = '/api/v1' if group_version == 'v1' else f'/apis/{group_version}'
+        status, _, listed = await fetch(kube_api, f'{url}?timeout=32s', 'application/json, */*')
+        assert (status, listed['groupVersion']) == (200, group_version)
+        short_names += [(name, res['name']) for res in listed['resources'] for name in res.get('shortNames', [])]
+    assert [res for name, res in short_names if name == 'wl'] == ['workloads']
+
+
+async def test_discovery_prefers_the_highest_priority_version(kube_api: KubeAPIServer) -> None:
+    kube_api.register_crd({
+        'apiVersion': 'apiextensions.k8s.io/v1', 'kind': 'CustomResourceDefinition',
+        'spec': {'group': 'x.dev', 'scope': 'Namespaced', 'names': {'plural': 'things', 'kind': 'Thing'},
+                 'versions': [{'name': name, 'served': True, 'storage': name == 'v1'}
+                              for name in ('v1alpha1', 'v2beta1', 'v1', 'v1beta2', 'v1beta1')]}})
+    group = await ok(kube_api, 'GET', '/apis/x.dev')
+    assert [v['version'] for v in group['versions']] == ['v1', 'v2beta1', 'v1beta2', 'v1beta1', 'v1alpha1']
+    assert group['preferredVersion']['version'] == 'v1'
+    listed = await ok(kube_api, 'GET', '/apis/x.dev/v1beta2')
+    assert listed['resources'] == [{'name': 'things', 'singularName': 'thing', 'namespaced': True, 'kind': 'Thing',
+                                    'verbs': ['create', 'delete', 'deletecollection', 'get', 'list', 'patch',
+                                              'update', 'watch']}]
+
+
+async def test_get_as_a_table_from_the_crds_printer_columns(kube_api: KubeAPIServer) -> None:
+    await ok(kube_api, 'POST', WLS, workload('a', spec={'image': 'x', 'type': 'service'}))
+    await ok(kube_api, 'PATCH', f'{WLS}/a/status', {'status': {'state': 'running', 'attempts': 2,
+                                                                'message': 'hi'}}, MERGE)
+    await ok(kube_api, 'POST', WLS, workload('b'))
+    status, content_type, table = await fetch(kube_api, f'{WLS}?limit=500', KUBECTL_GET)
+    assert (status, content_type) == (200, 'application/json;as=Table;v=v1;g=meta.k8s.io')
+    assert (table['kind'], table['apiVersion']) == ('Table', 'meta.k8s.io/v1')
+    assert table['metadata'] == {'resourceVersion': str(kube_api.resource_version)}
+    definitions = table['columnDefinitions']
+    assert [c['name'] for c in definitions] == WORKLOAD_COLUMNS
+    assert [c['type'] for c in definitions] == ['string', 'string', 'string', 'integer', 'string', 'date', 'string']
+    assert [c['priority'] for c in definitions] == [0, 0, 0, 0, 0, 0, 1] and definitions[0]['format'] == 'name'
+    (a, b) = table['rows']
+    assert a['cells'][:5] == ['a', 'running', 'service', 2, None] and a['cells'][6] == 'hi'
+    assert re.fullmatch(r'\d+s', a['cells'][5])  # the Age: creationTimestamp as a duration
+    assert b['cells'][:5] == ['b', None, None, None, None]
+    assert a['object']['kind'] == 'PartialObjectMetadata' and a['object']['apiVersion'] == 'meta.k8s.io/v1'
+    assert a['object']['metadata']['name'] == 'a' and 'spec' not in a['object']
+    # One object; v1beta1 when only that is asked for; the whole object, or none, by ?includeObject=.
+    status, _, one = await fetch(kube_api, f'{WLS}/a', KUBECTL_GET)
+    assert [row['cells'][0] for row in one['rows']] == ['a']
+    assert one['metadata']['resourceVersion'] == a['object']['metadata']['resourceVersion']
+    _, content_type, beta = await fetch(kube_api, f'{WLS}/a', 'application/json;as=Table;v=v1beta1;g=meta.k8s.io')
+    assert beta['apiVersion'] == 'meta.k8s.io/v1beta1' and content_type.endswith('v=v1beta1;g=meta.k8s.io')
+    _, _, whole = await fetch(kube_api, f'{WLS}?includeObject=Object', KUBECTL_GET)
+    assert whole['rows'][0]['object']['spec'] == {'image': 'x', 'type': 'service'}
+    _, _, bare = await fetch(kube_api, f'{WLS}?includeObject=None', KUBECTL_GET)
+    assert all('object' not in row for row in bare['rows'])
+    # Clients that do not ask for a Table get the objects, as before.
+    _, _, listed = await fetch(kube_api, WLS, 'application/json')
+    assert listed['kind'] == 'WorkloadList'
+    status, _, error = await fetch(kube_api, WLS, 'application/vnd.kubernetes.protobuf')
+    assert (status, error['kind'], error['reason']) == (406, 'Status', 'NotAcceptable')
+
+
+async def test_watch_as_a_table_sends_the_column_definitions_once(kube_api: KubeAPIServer) -> None:
+    await ok(kube_api, 'POST', WLS, workload('a'))
+    since = kube_api.resource_version
+    await ok(kube_api, 'PATCH', f'{WLS}/a/status', {'status': {'state': 'queued'}}, MERGE)
+    await ok(kube_api, 'DELETE', f'{WLS}/a')
+    events = []
+    async with asyncio.timeout(5), kube_api.get(f'{WLS}?resourceVersion={since}&watch=true',
+                                                headers={'Accept': KUBECTL_GET}) as response:
+        assert response.headers['Content-Type'] == 'application/json;as=Table;v=v1;g=meta.k8s.io'
+        while len(events) < 2:
+            events.append(json.loads(await response.content.readline()))
+    assert [event['type'] for event in events] == ['MODIFIED', 'DELETED']
+    assert [c['name'] for c in events[0]['object']['columnDefinitions']] == WORKLOAD_COLUMNS
+    assert events[1]['object']['columnDefinitions'] is None
+    assert [event['object']['rows'][0]['cells'][:2] for event in events] == [['a', 'queued'], ['a', 'queued']]
+
+
+async def test_pods_and_events_have_columns_of_their_own(kube_api: KubeAPIServer) -> None:
+    await ok(kube_api, 'POST', PODS, {'metadata': {'name': 'p'}, 'spec': {'containers': [{'name': 'a'}, {'name': 'b'}]}})
+    containers = [{'name': 'a', 'ready': True, 'restartCount': 1, 'state': {'running': {}}},
+                  {'name': 'b', 'ready': False, 'restartCount': 2, 'state': {'waiting': {'reason': 'CrashLoopBackOff'}}}]
+    await ok(kube_api, 'PATCH', f'{PODS}/p/status', {'status': {'phase': 'Running', 'containerStatuses': containers}},
+             MERGE)
+    _, _, table = await fetch(kube_api, PODS, KUBECTL_GET)
+    assert [(c['name'], c['priority']) for c in table['columnDefinitions']] == [
+        ('Name', 0), ('Ready', 0), ('Status', 0), ('Restarts', 0), ('Age', 0), ('IP', 1), ('Node', 1)]
+    assert table['rows'][0]['cells'][:4] == ['p', '1/2', 'CrashLoopBackOff', '3']
+    await ok(kube_api, 'POST', '/api/v1/namespaces/ns/events', {
+        'metadata': {'name': 'e'}, 'involvedObject': {'kind': 'Workload', 'name': 'w'}, 'type': 'Normal',
+        'reason': 'Created', 'message': 'hello', 'lastTimestamp': '2000-01-01T00:00:00Z'})
+    _, _, table = await fetch(kube_api, '/api/v1/namespaces/ns/events', KUBECTL_GET)
+    assert [c['name'] for c in table['columnDefinitions'] if not c['priority']] == [
+        'Last Seen', 'Type', 'Reason', 'Object', 'Message']
+    assert re.fullmatch(r'\d+y\d*d?', table['rows'][0]['cells'][0])
+    assert table['rows'][0]['cells'][1:5] == ['Normal', 'Created', 'workload/w', 'hello']
+    # The others: the server's default columns.
+    await ok(kube_api, 'POST', '/api/v1/namespaces', {'metadata': {'name': 'ns'}})
+    _, _, table = await fetch(kube_api, '/api/v1/namespaces', KUBECTL_GET)
+    assert [c['name'] for c in table['columnDefinitions']] == ['Name', 'Created At']
+    assert table['rows'][0]['cells'][0] == 'ns' and TIMESTAMP.match(table['rows'][0]['cells'][1])
+
+
+async def test_events_of_one_object_as_kubectl_describe_lists_them(kube_api: KubeAPIServer) -> None:
+    ours = await ok(kube_api, 'POST', WLS, workload('a'))
+    uid = ours['metadata']['uid']
+    involved = [{'kind': 'Workload', 'name': 'a', 'namespace': 'ns', 'uid': uid},
+                {'kind': 'Workload', 'name': 'a', 'namespace': 'ns', 'uid': 'an-older-a'},
+                {'kind': 'Pod', 'name': 'a', 'namespace': 'ns', 'uid': uid},
+                {'kind': 'Workload', 'name': 'b', 'namespace': 'ns', 'uid': uid}]
+    for n, obj in enumerate(involved):
+        await ok(kube_api, 'POST', '/api/v1/namespaces/ns/events',
+                 {'metadata': {'name': f'e{n}'}, 'involvedObject': obj, 'reason': 'R', 'message': f'{n}'})
+    selector = f'involvedObject.name%3Da%2CinvolvedObject.namespace%3Dns%2CinvolvedObject.kind%3DWorkload%2C' \
+               f'involvedObject.uid%3D{uid}'
+    status, _, events = await fetch(kube_api, f'/api/v1/namespaces/ns/events?fieldSelector={selector}&limit=500',
+                                    KUBECTL_TYPED)
+    assert (status, events['kind']) == (200, 'EventList')
+    assert [event['metadata']['name'] for event in events['items']] == ['e0']

@@ -4,15 +4,18 @@ A real one (etcd + kube-apiserver) when binaries are given by the envtest conven
 ``KUBEBUILDER_ASSETS`` (a folder with ``kube-apiserver`` and ``etcd``), or ``TEST_ASSET_KUBE_APISERVER``
 and ``TEST_ASSET_ETCD``. Otherwise kmock's emulated API, taught real API-server behaviour.
 
-A bare kube-apiserver needs: etcd; a serving certificate (it makes a self-signed one in --cert-dir);
-a way to authenticate (a token file with an admin in system:masters); a service-account issuer with a
+A bare kube-apiserver needs: etcd; a serving certificate (here signed by a CA made for the run, which the
+kubeconfig carries, so that every client verifies the server); a way to authenticate (a token file with an admin in system:masters); a service-account issuer with a
 signing key pair; a service cluster IP range. With no controller-manager, the ServiceAccount admission
 plugin is disabled (no default service account will ever exist) and the endpoint reconciler is off.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
 import pathlib
@@ -56,8 +59,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_kubeconfig(path: pathlib.Path, server: str, token: str, *, insecure: bool = False) -> pathlib.Path:
-    cluster: dict[str, Any] = {"server": server, **({"insecure-skip-tls-verify": True} if insecure else {})}
+def write_kubeconfig(path: pathlib.Path, server: str, token: str, *, ca: bytes | None = None) -> pathlib.Path:
+    """A kubeconfig for ``server`` with a bearer token; an https server is verified against ``ca`` (PEM)."""
+    cluster: dict[str, Any] = {"server": server}
+    if ca is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
     path.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "dev",
         "clusters": [{"name": "dev", "cluster": cluster}],
@@ -80,20 +86,67 @@ def _signing_key(folder: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     return private, public
 
 
-def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], what: str) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # its own self-signed certificate
-    deadline = time.monotonic() + READY_TIMEOUT
+def serving_certificate(folder: pathlib.Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+                        days: int = 30) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """A CA made for this run and a serving certificate it signs for ``hosts``: (ca.crt, tls.crt, tls.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey,
+                    extensions: list[tuple[x509.ExtensionType, bool]]) -> x509.Certificate:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("workload-dev-ca", ca_key, "workload-dev-ca", ca_key, [
+        (x509.BasicConstraints(ca=True, path_length=0), True),
+        (x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                       key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+                       decipher_only=False), True)])
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    serving = certificate("kube-apiserver", key, "workload-dev-ca", ca_key, [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        (x509.SubjectAlternativeName(names), False)])
+    paths = folder / "ca.crt", folder / "tls.crt", folder / "tls.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(serving.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], what: str,
+                ca: pathlib.Path | None = None) -> None:
+    context = ssl.create_default_context(cafile=ca)  # verified, as every client of the server will
+    deadline, last = time.monotonic() + READY_TIMEOUT, "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-        with contextlib.suppress(OSError):
+        try:
             with urllib.request.urlopen(request, timeout=2, context=context) as response:  # noqa: S310 (loopback)
                 if response.status == 200:
                     return
+        except OSError as exc:  # not listening yet, not ready yet (an HTTPError), or a certificate refused
+            last = str(exc)
         time.sleep(0.2)
-    raise RuntimeError(f"{what} was not ready within {READY_TIMEOUT:.0f}s")
+    raise RuntimeError(f"{what} was not ready within {READY_TIMEOUT:.0f}s (last: {last})")
 
 
 @contextlib.contextmanager
@@ -115,19 +168,21 @@ def real_control_plane(apiserver: pathlib.Path, etcd: pathlib.Path) -> Iterator[
         token = secrets.token_hex(16)
         (folder / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
         private, public = _signing_key(folder)
+        ca, certificate, key = serving_certificate(folder)
         apiserver_log = open(folder / "kube-apiserver.log", "wb")  # noqa: SIM115
         processes.append(subprocess.Popen([
             str(apiserver), "--etcd-servers", f"http://127.0.0.1:{client}",
             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(secure),
-            "--cert-dir", str(folder / "certs"), "--token-auth-file", str(folder / "tokens.csv"),
+            "--tls-cert-file", str(certificate), "--tls-private-key-file", str(key),
+            "--token-auth-file", str(folder / "tokens.csv"),
             "--authorization-mode", "RBAC",
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-account-key-file", str(public), "--service-account-signing-key-file", str(private),
             "--service-cluster-ip-range", "10.0.0.0/24",
             "--disable-admission-plugins", "ServiceAccount", "--endpoint-reconciler-type", "none",
         ], stdout=apiserver_log, stderr=subprocess.STDOUT))
-        _wait_ready(f"https://127.0.0.1:{secure}/readyz", token, processes[-1], "kube-apiserver")
-        yield write_kubeconfig(folder / "kubeconfig", f"https://127.0.0.1:{secure}", token, insecure=True)
+        _wait_ready(f"https://127.0.0.1:{secure}/readyz", token, processes[-1], "kube-apiserver", ca)
+        yield write_kubeconfig(folder / "kubeconfig", f"https://127.0.0.1:{secure}", token, ca=ca.read_bytes())
     finally:
         for process in reversed(processes):
             process.terminate()

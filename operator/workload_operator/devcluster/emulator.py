@@ -45,6 +45,9 @@ import jsonpatch
 import jsonpointer
 import kmock
 
+from workload_operator.devcluster.tables import (DEFAULT_COLUMNS, EVENT_COLUMNS, POD_COLUMNS, Column, NotAcceptable,
+                                                 TableRequest, printer_columns)
+
 JsonDict = dict[str, Any]
 ObjectKey = tuple[kmock.resource, str | None, str]  # (storage resource, namespace, name)
 Matcher = Callable[[JsonDict], bool]
@@ -57,8 +60,8 @@ APPLY_PATCH = 'application/apply-patch+yaml'
 _VERBS = ('create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch')
 _BY_NAME = frozenset({'metadata.name', 'metadata.namespace'})
 _REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound',
-            405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Expired', 415: 'UnsupportedMediaType',
-            422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable'}
+            405: 'MethodNotAllowed', 406: 'NotAcceptable', 409: 'Conflict', 410: 'Expired',
+            415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable'}
 
 
 OPERATOR_AGENTS = ('workload-operator/', 'kopf/')  # User-Agents of the operator's client and of kopf's watches
@@ -182,6 +185,7 @@ class ResourceSpec:
     custom: bool = False  # from a CRD: no strategic merge, PUT needs a resourceVersion
     storage_version: str = ''  # a CRD stores all its versions once, at the storage version
     field_labels: frozenset[str] = _BY_NAME  # what ?fieldSelector= accepts
+    columns: tuple[Column, ...] = DEFAULT_COLUMNS  # of the Tables `kubectl get` asks for (tables.py)
 
     @property
     def api_version(self) -> str:
@@ -197,11 +201,14 @@ class ResourceSpec:
 
 BUILTIN_RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec('', 'v1', 'pods', 'Pod', 'pod', subresources=frozenset({'status'}), shortnames=('po',),
-                 categories=('all',), field_labels=_BY_NAME | {'spec.nodeName', 'status.phase'}),
+                 categories=('all',), field_labels=_BY_NAME | {'spec.nodeName', 'status.phase'}, columns=POD_COLUMNS),
     ResourceSpec('', 'v1', 'services', 'Service', 'service', subresources=frozenset({'status'}),
                  shortnames=('svc',), categories=('all',)),
-    ResourceSpec('', 'v1', 'events', 'Event', 'event', shortnames=('ev',), field_labels=_BY_NAME | {
-        'involvedObject.kind', 'involvedObject.name', 'involvedObject.namespace', 'reason', 'type'}),
+    # The field labels of core events (`kubectl describe` lists a thing's Events by involvedObject.*, uid too).
+    ResourceSpec('', 'v1', 'events', 'Event', 'event', shortnames=('ev',), columns=EVENT_COLUMNS, field_labels=_BY_NAME | {
+        'involvedObject.kind', 'involvedObject.name', 'involvedObject.namespace', 'involvedObject.uid',
+        'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath',
+        'reason', 'reportingComponent', 'type'}),
     ResourceSpec('', 'v1', 'namespaces', 'Namespace', 'namespace', namespaced=False, shortnames=('ns',),
                  subresources=frozenset({'status'}), field_labels=frozenset({'metadata.name', 'status.phase'})),
     ResourceSpec('', 'v1', 'serviceaccounts', 'ServiceAccount', 'serviceaccount', shortnames=('sa',)),
@@ -365,7 +372,7 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             namespaced=crd.get('scope', 'Namespaced') == 'Namespaced',
             subresources=frozenset(version.get('subresources') or {}),
             shortnames=tuple(names.get('shortNames') or ()), categories=tuple(names.get('categories') or ()),
-            custom=True, storage_version=storage,
+            custom=True, storage_version=storage, columns=printer_columns(version.get('additionalPrinterColumns') or []),
         ) for version in crd['versions'] if version.get('served', True)]
         for spec in specs:
             self.register(spec)
@@ -432,6 +439,46 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             return None
         spec = self._specs.get((parsed.group, parsed.version, parsed.plural))
         return Route(spec, parsed.plural, parsed.namespace, parsed.name, parsed.subresource)
+
+    # ------------------------------------------------------------------ discovery
+
+    # kmock's scaffold routes /apis, /apis/{group} and /api/v1, /apis/{group}/{version} here; these answer
+    # from the registered specs, shaped as a real server's legacy discovery. The aggregated discovery that
+    # kubectl asks for first (Accept: ...;as=APIGroupDiscoveryList) is not served: like a server without
+    # it, the answer is plain JSON, and clients fall back to these (they look at the Content-Type).
+
+    def _group_versions(self) -> dict[str, list[str]]:
+        """Each named group's served versions, the preferred one first."""
+        groups: dict[str, set[str]] = {}
+        for group, version, _ in self._specs:
+            if group:
+                groups.setdefault(group, set()).add(version)
+        return {group: sorted(versions, key=_version_priority) for group, versions in sorted(groups.items())}
+
+    @staticmethod
+    def _api_group(group: str, versions: list[str]) -> JsonDict:
+        entries = [{'groupVersion': f'{group}/{version}', 'version': version} for version in versions]
+        return {'name': group, 'versions': entries, 'preferredVersion': entries[0]}
+
+    async def _serve_apis(self, request: kmock.Request) -> JsonDict:
+        groups = [self._api_group(group, versions) for group, versions in self._group_versions().items()]
+        return {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': groups}
+
+    async def _serve_group(self, request: kmock.Request) -> JsonDict:
+        assert request.resource is not None
+        if (versions := self._group_versions().get(request.resource.group or '')) is None:
+            raise kmock.KubernetesResourceNotFoundError()
+        return {'kind': 'APIGroup', 'apiVersion': 'v1', **self._api_group(request.resource.group or '', versions)}
+
+    async def _serve_version(self, request: kmock.Request) -> JsonDict:
+        assert request.resource is not None
+        group, version = request.resource.group or '', request.resource.version
+        specs = [spec for spec in self._specs.values() if (spec.group, spec.version) == (group, version)]
+        if not specs:
+            raise kmock.KubernetesResourceNotFoundError()
+        resources = [_discovered(spec, sub) for spec in specs for sub in (None, *sorted(spec.subresources))]
+        return {'kind': 'APIResourceList', 'apiVersion': 'v1', 'groupVersion': specs[0].api_version,
+                'resources': resources}
 
     # ------------------------------------------------------------------ kmock plumbing
 
@@ -567,10 +614,13 @@ class KubeAPIServer(kmock.KubernetesEmulator):
 
     async def _get(self, request: kmock.Request, route: Route, spec: ResourceSpec) -> Response:
         assert route.name is not None
+        table = _negotiate(request)
         async with self._lock:
             obj = self._current(self._key(spec, route.namespace, route.name))
         if obj is None:
             raise _not_found(spec, route.name)
+        if table is not None:
+            return _table_response(table, _tabulate(table, spec, self._present(spec, obj)))
         return aiohttp.web.json_response(self._present(spec, obj))
 
     def _items(self, spec: ResourceSpec, match: Matcher) -> list[JsonDict]:
@@ -579,9 +629,12 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         return [self._present(spec, obj) for obj in (self._objects[key].raw for key in keys) if match(obj)]
 
     async def _list(self, request: kmock.Request, route: Route, spec: ResourceSpec) -> Response:
+        table = _negotiate(request)
         match = self._matcher(request, route, spec)
         async with self._lock:
             items, rv = self._items(spec, match), self._rv
+        if table is not None:
+            return _table_response(table, table.render(spec.columns, items, {'resourceVersion': str(rv)}))
         if not spec.custom:  # lists of built-in (typed) objects omit the items' apiVersion & kind
             items = [{k: v for k, v in item.items() if k not in ('apiVersion', 'kind')} for item in items]
         return aiohttp.web.json_response({'apiVersion': spec.api_version, 'kind': f'{spec.kind}List',
@@ -602,6 +655,7 @@ class KubeAPIServer(kmock.KubernetesEmulator):
     # ------------------------------------------------------------------ watches
 
     async def _watch(self, request: kmock.Request, route: Route, spec: ResourceSpec) -> Response:
+        table = _negotiate(request)
         match = self._matcher(request, route, spec)
         since = _int_param(request, 'resourceVersion')
         timeout = _int_param(request, 'timeoutSeconds') or None  # 0 means the server's default
@@ -621,12 +675,16 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             if send_initial and bookmarks:  # WatchList: a bookmark marks the end of the initial events
                 events.append(self._bookmark(spec, last_rv, {'k8s.io/initial-events-end': 'true'}))
 
-        response = aiohttp.web.StreamResponse(headers={'Content-Type': 'application/json'})
+        content_type = 'application/json' if table is None else table.content_type
+        response = aiohttp.web.StreamResponse(headers={'Content-Type': content_type})
         assert request._raw_request is not None
         await response.prepare(request._raw_request)
         try:
             while True:
                 for event in events:
+                    if table is not None and event['type'] in ('ADDED', 'MODIFIED', 'DELETED'):
+                        event = {'type': event['type'], 'object': _tabulate(table, spec, event['object'])}
+                        table.headers = False  # the column definitions come with the first event only
                     await response.write(json.dumps(event).encode() + b'\n')
                     if (faults := self.faults) is not None and faults.applies(request) and faults.drop(request):
                         last_rv = None  # dropped: the client resumes from the last resourceVersion it saw
@@ -832,6 +890,54 @@ class KubeAPIServer(kmock.KubernetesEmulator):
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _header(request: kmock.Request, name: str) -> str:
+    return next((value for key, value in request.headers.items() if key.lower() == name.lower()), '')
+
+
+def _discovered(spec: ResourceSpec, subresource: str | None) -> JsonDict:
+    """A resource's entry in an APIResourceList. A subresource has no singular name, short names or
+    categories (kubectl would warn that `wl` could also mean `workloads/status`), and only its verbs."""
+    if subresource is not None:
+        return {'name': f'{spec.plural}/{subresource}', 'singularName': '', 'namespaced': spec.namespaced,
+                'kind': spec.kind, 'verbs': ['get', 'patch', 'update']}
+    entry: JsonDict = {'name': spec.plural, 'singularName': spec.singular, 'namespaced': spec.namespaced,
+                       'kind': spec.kind, 'verbs': list(_VERBS)}
+    if spec.shortnames:
+        entry['shortNames'] = list(spec.shortnames)
+    if spec.categories:
+        entry['categories'] = list(spec.categories)
+    return entry
+
+
+_KUBE_VERSION = re.compile(r'^v(\d+)(?:(alpha|beta)(\d+))?$')
+
+
+def _version_priority(version: str) -> tuple[int, int, int, str]:
+    """Sort key of API versions, highest priority first: v2, v1, v1beta2, v1beta1, v1alpha1, then others by name."""
+    m = _KUBE_VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    stability = {None: 0, 'beta': 1, 'alpha': 2}[m[2]]
+    return (stability, -int(m[1]), -int(m[3] or 0), version)
+
+
+def _negotiate(request: kmock.Request) -> TableRequest | None:
+    """A Table when the Accept header asks for one first (`kubectl get`), None for plain JSON."""
+    try:
+        return TableRequest.negotiate(_header(request, 'Accept'), request.params)
+    except NotAcceptable as e:
+        raise ApiError(e.code, str(e)) from None
+
+
+def _tabulate(table: TableRequest, spec: ResourceSpec, obj: JsonDict) -> JsonDict:
+    """One object as a Table of one row (a get, a watch event)."""
+    return table.render(spec.columns, [obj], {'resourceVersion': obj['metadata'].get('resourceVersion', '')})
+
+
+def _table_response(table: TableRequest, body: JsonDict) -> Response:
+    return aiohttp.web.Response(body=json.dumps(body).encode(), headers={'Content-Type': table.content_type})
+
 
 def _json_body(request: kmock.Request) -> Any:
     try:
