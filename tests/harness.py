@@ -211,12 +211,15 @@ class Cluster:
                 "spec": {"containers": [{"name": "db", "image": "postgres"}], "automountServiceAccountToken": False}}
         return await self._call(self.core.create_namespaced_pod, namespace or self.namespace, body)
 
-    async def collect_garbage(self, name: str) -> None:
-        """Delete a pod whose owner is gone, as the garbage collector would (none runs here); gone already is fine."""
+    async def collect_garbage(self, pod: dict[str, Any]) -> None:
+        """Delete a pod whose owner is gone, as the garbage collector would (none runs here): that pod, by its uid,
+        and no newer one of its name; gone already is fine."""
+        meta = pod["metadata"]
         try:
-            await self._call(self.core.delete_namespaced_pod, name, self.namespace)
+            await self._call(self.core.delete_namespaced_pod, meta["name"], self.namespace,
+                             body={"preconditions": {"uid": meta["uid"]}})
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):
                 raise
 
     async def create_foreign_service(self, name: str) -> dict[str, Any]:

@@ -101,7 +101,7 @@ async def test_a_workload_deleted_and_recreated_while_the_operator_is_down_runs_
     status = (await cluster.wait_reason("again", "NameConflict"))["status"]
     assert (status["state"], status["attempts"]) == ("queued", 0)
     assert unchanged(old_pod, await cluster.pod("again-1"))
-    await cluster.collect_garbage("again-1")
+    await cluster.collect_garbage(old_pod)
 
     await cluster.wait_state("again", "preparing")
     assert (await cluster.wait_pod("again-1"))["metadata"]["ownerReferences"][0]["uid"] == new_uid

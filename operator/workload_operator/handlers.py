@@ -32,7 +32,7 @@ from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused
 
 from workload_operator.lifecycle.decide import (
     AddFinalizer, CreatePod, CreateService, CreationRefusal, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
-    RemoveFinalizer, WorkloadView, creation_failed, decide, service_name,
+    RECONCILE_FAILED, RemoveFinalizer, WorkloadView, creation_failed, decide, reconcile_failed, service_name,
 )
 from workload_operator.lifecycle.pods import PodSummary, controller_uid, summarize_pod
 from workload_operator.lifecycle.queue import admission, standings
@@ -65,8 +65,10 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 # Reasons, said without a transition, that call for a person's attention (Events of type Warning).
-WARNING_REASONS = frozenset({*(refusal.value for refusal in CreationRefusal), "NotReady", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-                             "CreateContainerConfigError", "CreateContainerError"})
+WARNING_REASONS = frozenset({
+    *(refusal.value for refusal in CreationRefusal), RECONCILE_FAILED, "NotReady", "Unschedulable", "ImagePullBackOff",
+    "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError",
+})
 
 
 def utc_now() -> datetime.datetime:
@@ -109,6 +111,8 @@ class Runtime:
     created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
     # Creations refused in a row, per workload: the wait before the next try grows with it.
     refusals: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    # Reconciles failed in a row, per workload (a write refused, a bug): the same, for retrying them.
+    failures: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     unreadable: set[str] = dataclasses.field(default_factory=set)  # workloads already reported as unreadable
     # Admission decisions are taken one at a time, so two workloads never take the same free slot.
     admission_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -125,6 +129,7 @@ class Runtime:
         self.unreadable.discard(uid)
         self.written.pop(uid, None)
         self.refusals.pop(uid, None)
+        self.failures.pop(uid, None)
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
 
@@ -278,14 +283,13 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
             started_from = view.status
             try:
                 await _settle(view, uid, runtime, pods)
+                runtime.failures.pop(uid, None)
                 return
             except Gone:  # this incarnation is gone (deleted, or replaced by a new Workload of its name)
                 runtime.forget(uid)
                 return
             except Settled:
                 return
-            except Refused as exc:  # a bug or a schema the operator does not match: say so, do not loop
-                raise kopf.PermanentError(str(exc)) from None
             except Transient as exc:
                 if (delay := next(delays, None)) is None:
                     later = RETRY_DELAYS[-1]
@@ -304,6 +308,36 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
                 view = WorkloadView.from_body(fresh)
                 if view.status != started_from:  # only the operator writes status: its steps got through
                     delays = iter(RETRY_DELAYS)
+            except (Refused, kopf.PermanentError) as exc:  # a write refused, or a bug: say so, try again later
+                await report_failure(view, exc, runtime)
+                return
+            except Exception as exc:  # never logged-and-forgotten: recorded, and retried
+                logger.exception("%s/%s: the operator failed", view.namespace, view.name)
+                await report_failure(view, exc, runtime)
+                return
+
+
+async def report_failure(view: WorkloadView, exc: BaseException, runtime: Runtime) -> None:
+    """A step failed for a reason that waiting a moment will not cure (a write the API server refuses, a bug):
+    say so on the workload (its reason, unless it has finished, and a Warning Event) and in the log, and try
+    again after a backoff that grows with each failure in a row."""
+    uid, now = view.uid, runtime.clock()
+    runtime.failures[uid] += 1
+    retry_at = now + runtime.policy.backoff(runtime.failures[uid])
+    message = f"{type(exc).__name__}: {exc}"
+    logger.error("%s/%s: %s; trying again at %s", view.namespace, view.name, message, retry_at.strftime("%H:%M:%S"))
+    runtime.wake_at(uid, retry_at)
+    try:
+        fresh = await runtime.kube.get_workload(view)
+        if fresh is None:
+            return
+        view = WorkloadView.from_body(fresh)
+        noted = reconcile_failed(view, message, now)
+        if noted.status is not None:
+            runtime.written[uid] = WorkloadView.from_body(await runtime.kube.write_status(view, noted.status))
+        await runtime.kube.post_event(view, reason=RECONCILE_FAILED, message=message, warning=True, now=now)
+    except Exception as again:  # the timer above still tries again
+        logger.warning("%s/%s: could not record that on the workload either: %s", view.namespace, view.name, again)
 
 
 async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:

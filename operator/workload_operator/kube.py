@@ -40,7 +40,7 @@ class Gone(Exception):
 
 
 class Refused(Exception):
-    """The API server refused the write itself (its schema or a CEL rule): retrying cannot help."""
+    """The API server refused the write itself (its schema, a CEL rule, any other 4xx): retrying at once cannot help."""
 
 
 class CreationFailed(Exception):
@@ -247,7 +247,8 @@ class Kube:
                 raise Conflict(f"{view.namespace}/{view.name} changed since it was read ({exc.status})") from None
             if exc.status == 404:
                 raise Gone(f"{view.namespace}/{view.name} no longer exists") from None
-            raise
+            raise Refused(f"the API server refused the write to {view.namespace}/{view.name} "
+                          f"({exc.status}): {_message(exc)}") from None  # any other 4xx (5xx are Transient)
 
     # --- Pods -------------------------------------------------------------------------------------
 

@@ -94,8 +94,10 @@ async def test_a_pod_that_cannot_be_created_is_shown_and_retried(cluster: Cluste
     assert [e["reason"] for e in warnings] == ["PodCreationFailed"]
 
 
-async def test_a_write_the_api_server_refuses_on_its_own_terms_is_not_retried_as_a_conflict(cluster: Cluster, kube_api, caplog):
-    # A schema or CEL refusal (422 with field causes) is not a stale view: re-reading cannot help.
+async def test_a_write_the_api_server_refuses_on_its_own_terms_is_reported_and_retried_later(cluster: Cluster, kube_api,
+                                                                                          caplog):
+    # A schema or CEL refusal (422 with field causes) is not a stale view: no re-read and retry at once, but
+    # a log line and a Warning Event, then a new try after the backoff (here the refusal does not come back).
     kube_api["patch", kube_api.resource("ml.lifecycle.dev", "v1alpha1", "workloads")][:1] << 422 << {
         "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422, "reason": "Invalid",
         "message": "Workload.ml.lifecycle.dev \"refused\" is invalid: status.reason: Invalid value",
@@ -106,7 +108,14 @@ async def test_a_write_the_api_server_refuses_on_its_own_terms_is_not_retried_as
         return [r for r in caplog.records if "the API server refused the write" in r.getMessage()]
 
     await wait_for(reported, "the refusal in the operator's log")
-    assert len(kube_api.writes(resource="workloads", name="refused", methods=("PATCH",))) == 1  # no retry loop
+    workload = await cluster.wait_state("refused", "preparing")  # tried again after the backoff
+    assert assert_valid_history(workload)[:2] == [(None, "queued"), ("queued", "preparing")]
+    events = await cluster.wait_events("refused", 3)
+    assert [e["reason"] for e in events if e["type"] == "Warning"] == ["ReconcileFailed"]
+    patches = [(r.url.path.rsplit("/", 1)[-1], r.body) for r in
+               kube_api.writes(resource="workloads", name="refused", methods=("PATCH",))]
+    # The finalizer patch refused, then once more after the backoff; then queued and preparing. No tight loop.
+    assert [path for path, _ in patches] == ["refused", "refused", "status", "status"], patches
 
 
 async def test_the_ttl_deletes_once(cluster: Cluster, kube_api, audit):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 async def test_a_status_write_for_the_old_incarnation_never_touches_the_new_one(cluster: Cluster, kube_api, audit):
     await cluster.create_workload("again")
-    await cluster.wait_pod("again-1")
+    old_pod = await cluster.wait_pod("again-1")
     old_uid = (await cluster.wait_state("again", "preparing"))["metadata"]["uid"]
     held = kube_api.hold(method="PATCH", resource="workloads", subresource="status", name="again")
     await cluster.pod_running("again-1")  # the operator decides preparing → running for the old one ...
@@ -24,7 +24,7 @@ async def test_a_status_write_for_the_old_incarnation_never_touches_the_new_one(
     held.release()
     await wait_for(lambda: _true(held.answered), "the held write to be answered")
 
-    await cluster.collect_garbage("again-1")
+    await cluster.collect_garbage(old_pod)
     await cluster.wait_state("again", "preparing")
     await cluster.pod_running("again-1")
     await cluster.pod_exited("again-1", 0)

@@ -756,6 +756,8 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         for field in ('deletionTimestamp', 'deletionGracePeriodSeconds', 'resourceVersion'):
             meta.pop(field, None)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1)
+        if spec.group == '' and spec.plural in _VALIDATE_CREATE:
+            _VALIDATE_CREATE[spec.plural](spec, obj)
         # The create strategies: pods/services/namespaces set their own initial status; custom
         # resources with a status subresource drop the status given on create.
         if spec.group == '' and spec.plural in _CREATED_STATUS:
@@ -1071,6 +1073,32 @@ def _pod_qos(pod: JsonDict) -> str:
 
 
 # The status the create strategies of these built-ins set, whatever the client sent.
+_STANDARD_CONTAINER_RESOURCES = frozenset({'cpu', 'memory', 'ephemeral-storage'})
+
+
+def _validate_pod(spec: ResourceSpec, pod: JsonDict) -> None:
+    """A few of the API server's own checks of a new pod (its validation.ValidatePodCreate), with its words."""
+    name = pod['metadata']['name']
+    problems = []
+    if len(name) > 253:
+        problems.append(('metadata.name', name, 'must be no more than 253 characters'))
+    for i, container in enumerate((pod.get('spec') or {}).get('containers') or []):
+        for kind in ('requests', 'limits'):
+            for resource in ((container.get('resources') or {}).get(kind) or {}):
+                if '/' not in resource and resource not in _STANDARD_CONTAINER_RESOURCES \
+                        and not resource.startswith('hugepages-'):
+                    problems.append((f'spec.containers[{i}].resources.{kind}[{resource}]', resource,
+                                     'must be a standard resource type or fully qualified'))
+    if problems:
+        causes = [{'reason': 'FieldValueInvalid', 'message': f'Invalid value: "{value}": {why}', 'field': field}
+                  for field, value, why in problems]
+        listed = ', '.join(f'{field}: Invalid value: "{value}": {why}' for field, value, why in problems)
+        raise ApiError(422, f'{spec.kind} "{name}" is invalid: {"[" + listed + "]" if len(problems) > 1 else listed}',
+                       'Invalid', {'name': name, 'kind': spec.kind, 'causes': causes})
+
+
+_VALIDATE_CREATE: dict[str, Callable[[ResourceSpec, JsonDict], None]] = {'pods': _validate_pod}
+
 _CREATED_STATUS: dict[str, Callable[[JsonDict], JsonDict]] = {
     'pods': lambda pod: {'phase': 'Pending', 'qosClass': _pod_qos(pod)},
     'services': lambda service: {'loadBalancer': {}},

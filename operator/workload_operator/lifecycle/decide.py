@@ -18,16 +18,18 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import pydantic
 
 from workload_operator.lifecycle.pods import PodSummary, parse_result
+from workload_operator.lifecycle.reasons import ROUTINE, status_reason
 from workload_operator.lifecycle.spec import InvalidSpec, WorkloadSpec, WorkloadType, parse_spec
 from workload_operator.lifecycle.states import TERMINAL, State
 from workload_operator.lifecycle.status import (
-    ConditionStatus, ConditionType, RunInfo, WorkloadStatus, apply_transition, set_readiness,
+    ConditionStatus, ConditionType, RunInfo, WorkloadStatus, apply_transition, set_readiness, truncate,
 )
 
 FINALIZER = "ml.lifecycle.dev/cleanup"
@@ -87,9 +89,21 @@ class WorkloadView:
         return self.spec is not None and self.spec.type is WorkloadType.SERVICE
 
 
+NAME_LIMIT = 253  # a pod's name is a DNS subdomain, as a Workload's is
+
+
 def pod_name(workload: str, attempt: int) -> str:
-    """The pod of each attempt has its own name, so a lost pod is never mistaken for its successor."""
-    return f"{workload}-{attempt}"
+    """``<workload>-<attempt>``: each attempt has its own name, so a lost pod is never mistaken for its successor.
+
+    For a workload name near the limit, its tail gives way to a stable hash of the whole name, so that every
+    Workload name the CRD accepts makes a valid pod name, and two long names never make the same one.
+    """
+    name = f"{workload}-{attempt}"
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(workload.encode()).hexdigest()[:10]
+    keep = NAME_LIMIT - len(f"-{digest}-{attempt}")
+    return f"{workload[:keep].rstrip('-.')}-{digest}-{attempt}"
 
 
 def service_name(view: WorkloadView) -> str:
@@ -200,14 +214,18 @@ def loss_of(pod: PodSummary | None) -> tuple[str, str] | None:
     1. the pod is gone, or being deleted, and not by the operator → PodDeleted;
     2. the kubelet evicted it (node pressure) → Evicted;
     3. it carries DisruptionTarget=True (preemption, eviction API, taint manager) → its reason;
-    4. its node stopped reporting (Ready=Unknown, or reason NodeLost) → NodeLost.
+    4. the kubelet stopped it for a node shutdown (reason Terminated) → NodeShutdown;
+    5. its node stopped reporting (Ready=Unknown, or reason NodeLost) → NodeLost.
     """
     if pod is None or pod.deleting:
         return "PodDeleted", "the pod was deleted by someone else"
     if pod.reason == "Evicted":
         return "Evicted", pod.message or "the kubelet evicted the pod"
     if pod.disruption:
-        return pod.disruption, pod.message or f"the pod was disrupted ({pod.disruption})"
+        return status_reason(pod.disruption, pod.message or f"the pod was disrupted ({pod.disruption})",
+                             fallback="Disrupted")
+    if pod.reason == "Terminated":
+        return status_reason(pod.reason, pod.message or "the node shut down", fallback="NodeShutdown")
     if pod.ready is None or pod.reason == "NodeLost":
         return "NodeLost", pod.message or "the pod's node stopped reporting"
     return None
@@ -218,7 +236,8 @@ def failure_of(pod: PodSummary) -> tuple[str, str] | None:
 
     1. the main container was OOM-killed → OOMKilled;
     2. the main container exited non-zero → ExitCode, with the code and its last words;
-    3. the pod failed otherwise (e.g. DeadlineExceeded) → the pod's reason, or PodFailed.
+    3. the pod failed otherwise (e.g. DeadlineExceeded, OutOfnvidia.com/gpu) → the pod's reason as a status
+       reason (reasons.py: OutOfResources for the latter), or PodFailed.
     """
     main = pod.main
     if main.terminated and main.exit_code not in (0, None):
@@ -227,7 +246,7 @@ def failure_of(pod: PodSummary) -> tuple[str, str] | None:
             return "OOMKilled", f"the main container ran out of memory (exit code {main.exit_code}){words}"
         return "ExitCode", f"the main container exited with code {main.exit_code}{words}"
     if pod.phase == "Failed":
-        return pod.reason or "PodFailed", pod.message or f"pod {pod.name} failed"
+        return status_reason(pod.reason, pod.message or f"pod {pod.name} failed", fallback="PodFailed")
     return None
 
 
@@ -284,6 +303,7 @@ class _Step:
 
     def note(self, reason: str, message: str) -> Decision:
         """Say why the workload waits, without a transition; nothing if it already says so."""
+        message = truncate(message)
         if (self.status.reason, self.status.message) == (reason, message):
             return NOTHING
         return Decision(status=self.status.model_copy(update={"reason": reason, "message": message}))
@@ -407,12 +427,25 @@ def _preparing(step: _Step) -> Decision:
     if started(pod):
         return step.move(State.RUNNING, "Started", f"pod {pod.name} is running")
     timeout = spec.preparing_timeout_seconds
-    since = status.history[-1].at  # when it entered preparing
-    if timeout is not None and step.now >= since + datetime.timedelta(seconds=timeout):
+    # Counted from when it entered preparing (unknown only in a status written by hand with no history: no timeout).
+    since = status.history[-1].at if status.history else None
+    deadline = since + datetime.timedelta(seconds=timeout) if since is not None and timeout is not None else None
+    if deadline is not None and step.now >= deadline:
         return step.move(State.FAILED, "PreparingTimeout",
-                         f"the pod did not start within {timeout}s ({pod.main.reason or pod.phase})", *step.delete_pod())
-    waiting = step.note(pod.main.reason, pod.main.message or pod.main.reason) if pod.main.reason else NOTHING
-    return _later(waiting, since + datetime.timedelta(seconds=timeout) if timeout is not None else None)
+                         f"the pod did not start within {timeout}s ({pod.main.reason or pod.unscheduled or pod.phase})",
+                         *step.delete_pod())
+    return _later(_why_waiting(step, pod), deadline)
+
+
+def _why_waiting(step: _Step, pod: PodSummary) -> Decision:
+    """Say what a person can act on while the pod has not started: why its main container waits (an image that
+    cannot be pulled, a missing Secret), else why it is not scheduled. Routine steps are not written."""
+    if pod.main.reason and pod.main.reason not in ROUTINE:
+        return step.note(*status_reason(pod.main.reason, pod.main.message or pod.main.reason, fallback="Waiting"))
+    if pod.unscheduled:
+        return step.note(*status_reason(pod.unscheduled, pod.unscheduled_message or pod.unscheduled,
+                                        fallback="Unschedulable"))
+    return NOTHING
 
 
 def _lost_or_failed(step: _Step) -> Decision | None:
@@ -520,3 +553,14 @@ def creation_failed(view: WorkloadView, refusal: CreationRefusal, message: str, 
         return Decision(recheck_at=retry)
     return Decision(status=status.model_copy(update={"reason": refusal.value, "message": message}),
                     recheck_at=retry)
+
+
+RECONCILE_FAILED = "ReconcileFailed"
+
+
+def reconcile_failed(view: WorkloadView, message: str, now: datetime.datetime) -> Decision:
+    """The operator could not take the workload's next step (a write the API server refused, or a bug in the
+    operator): say so while it is active; a finished workload keeps the reason it finished with."""
+    if view.status.state is None or view.status.state in TERMINAL:
+        return NOTHING
+    return _Step(view, None, now, Policy(), None).note(RECONCILE_FAILED, message)

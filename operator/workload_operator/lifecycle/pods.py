@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,8 @@ class PodSummary:
     deleting: bool = False       # has a deletionTimestamp: going away
     ready: bool | None = False   # the pod's Ready condition; None when Unknown (its node stopped reporting)
     disruption: str = ""         # the reason of a DisruptionTarget=True condition (preemption, eviction, taint…)
+    unscheduled: str = ""        # the reason of a PodScheduled=False condition (Unschedulable, SchedulingGated)
+    unscheduled_message: str = ""  # the scheduler's words: "0/12 nodes are available: 12 Insufficient nvidia.com/gpu"
 
 
 def controller_uid(body: Mapping[str, Any]) -> str:
@@ -73,6 +76,8 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     ready_status = (conditions.get("Ready") or {}).get("status")
     disruption = conditions.get("DisruptionTarget") or {}
+    scheduled = conditions.get("PodScheduled") or {}
+    unscheduled = scheduled.get("status") == "False"
     return PodSummary(
         name=meta.get("name", ""), phase=status.get("phase") or "Pending", main=container,
         uid=meta.get("uid") or "", owner=controller_uid(body),
@@ -80,17 +85,38 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
         deleting=bool(meta.get("deletionTimestamp")),
         ready=None if ready_status == "Unknown" else ready_status == "True",
         disruption=(disruption.get("reason") or "DisruptionTarget") if disruption.get("status") == "True" else "",
+        unscheduled=(scheduled.get("reason") or "Unschedulable") if unscheduled else "",
+        unscheduled_message=(scheduled.get("message") or "") if unscheduled else "",
     )
 
 
+RESULT_DEPTH = 32         # nesting kept as JSON; deeper is kept as text
+INT64 = range(-2**63, 2**63)  # what the API server stores as a JSON integer
+
+
 def parse_result(message: str) -> Any:
-    """The run's result: the termination message, as JSON when it is JSON, capped in size."""
+    """The run's result: the termination message, as JSON when it is JSON the API server can store (integers
+    within int64, finite numbers, nested at most RESULT_DEPTH deep), else as text; capped in size."""
     data = message.encode()[:RESULT_LIMIT].decode(errors="ignore")
     if not data.strip():
         return None
     try:
-        return json.loads(data)
-    except ValueError:
+        value = json.loads(data)
+    except (ValueError, RecursionError):  # not JSON; or "[[[[…", nested past the parser's own limit
         return data
+    return value if _storable(value, RESULT_DEPTH) else data
+
+
+def _storable(value: Any, depth: int) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return value in INT64
+    if isinstance(value, float):
+        return math.isfinite(value)  # json.loads takes NaN and Infinity; JSON itself does not
+    if depth <= 0:
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    return all(_storable(item, depth - 1) for item in items)
 
 
