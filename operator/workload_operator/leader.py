@@ -76,7 +76,9 @@ class _LeaseApi:
             except ApiException as exc:
                 if exc.status != self.EXPECTED.get(method) and (method, exc.status) not in self.warned:
                     self.warned.add((method, exc.status))  # once each: the library retries every period
-                    logger.warning("leader election: %s answered %s %s", method, exc.status, exc.reason)
+                    hint = " (does the Lease's namespace exist?)" if (method, exc.status) == (
+                        "create_namespaced_lease", 404) else ""
+                    logger.warning("leader election: %s answered %s %s%s", method, exc.status, exc.reason, hint)
                 raise
             except urllib3.exceptions.HTTPError as exc:  # a timeout or no connection: the library wants ApiException
                 raise ApiException(status=0, reason=f"{type(exc).__name__}: {exc}") from exc
