@@ -168,6 +168,7 @@ class Elector:
                 if lease.spec is None or lease.spec.holder_identity != self.settings.identity:
                     return False
                 now = datetime.datetime.now(datetime.UTC)
+                now = now.replace(microsecond=now.microsecond or 1)  # a MicroTime: the API server wants 6 digits
                 lease.spec.holder_identity = None
                 lease.spec.lease_duration_seconds = 1
                 lease.spec.acquire_time = lease.spec.renew_time = now
