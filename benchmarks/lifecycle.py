@@ -380,7 +380,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         with log.open("wb") as stderr:
             operator = subprocess.Popen(
                 [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
-                 "--metrics-port", "0", "--backoff", "0"], env={**environment, "KUBECONFIG": str(api.kubeconfig)},
+                 "--metrics-port", "0", "--backoff", "0", "--no-leader-elect"],  # one replica: its own cost only
+                env={**environment, "KUBECONFIG": str(api.kubeconfig)},
                 stdout=subprocess.DEVNULL, stderr=stderr,
             )
         exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))

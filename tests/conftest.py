@@ -1,10 +1,13 @@
-"""Fixtures both operator tiers share: the audit recorder, and short backoffs for the tests."""
+"""Fixtures both operator tiers share: the audit recorder, short backoffs for the tests, a simulated kubelet."""
 
+import asyncio
 import logging
 
+import kubernetes
 import pytest
 
 from tests.harness import AuditRecorder
+from workload_operator.devcluster.kubelet import SimulatedKubelet
 
 
 @pytest.fixture()
@@ -21,3 +24,14 @@ def short_backoff(monkeypatch):
     """Seconds, not minutes, between a lost worker and its next attempt (the default is 10 s doubling to 5 min)."""
     monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", "0.2")
     monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS", "1")
+
+
+@pytest.fixture()
+async def kubelet(kubeconfig):
+    """The simulated kubelet (devcluster/kubelet.py) playing the operator's pods, from the tier's kubeconfig."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    task = asyncio.create_task(SimulatedKubelet(kubernetes.client.ApiClient(configuration)).run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -209,7 +209,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
         audit.propagate = False
         audit.setLevel(logging.INFO)
     memo.runtime = runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
-    metrics.WORKLOADS.states = lambda: [view.status.state for view in runtime.views()] if runtime.workloads else []
+    metrics.WORKLOADS.statuses = lambda: [view.status for view in runtime.views()] if runtime.workloads else []
     if port := os.environ.get(METRICS_PORT_ENV):
         try:
             metrics.serve(int(port))

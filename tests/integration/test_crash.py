@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pathlib
 import random
 import signal
-import subprocess
-import sys
-import time
 
-import kubernetes
 import pytest
 
 from tests.harness import Cluster, assert_valid_history, wait_for
+from tests.processes import Zygote
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS
-from workload_operator.devcluster.kubelet import SimulatedKubelet
 
 SEEDS = [int(s) for s in os.environ.get("WORKLOAD_CRASH_SEEDS", "11,22,33,44,55").split(",")]
 KILLS_PER_SEED = int(os.environ.get("WORKLOAD_CRASH_KILLS", "40"))
@@ -47,64 +42,29 @@ class RequestCounter:
         return self.operators
 
 
-RUN = "run --namespace ml --liveness off --metrics-port 0 --backoff 0.2 --backoff-cap 1"
+RUN = "run --namespace ml --liveness off --metrics-port 0 --backoff 0.2 --backoff-cap 1 --no-leader-elect"
 
 
 class OperatorProcess:
-    """The operator as separate processes, forked from a zygote that has imported it (see zygote.py)."""
+    """One operator at a time, started and killed again and again."""
 
     def __init__(self, kubeconfig, log) -> None:
-        self.zygote = subprocess.Popen(
-            [sys.executable, str(pathlib.Path(__file__).with_name("zygote.py"))],
-            env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=log, text=True,
-        )
+        self.zygote = Zygote(kubeconfig, log)
         self.pid: int | None = None
 
     def start(self) -> None:
-        assert self.zygote.stdin is not None and self.zygote.stdout is not None
-        self.zygote.stdin.write(RUN + "\n")
-        self.zygote.stdin.flush()
-        self.pid = int(self.zygote.stdout.readline())
-
-    def _signal(self, sig: int) -> None:
-        assert self.pid is not None
-        os.kill(self.pid, sig)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # the zygote reaps it; wait until it is really gone
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.01)
-        raise AssertionError(f"operator {self.pid} did not end")
+        self.pid = self.zygote.start(RUN)
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL)
+        assert self.pid is not None
+        self.zygote.end(self.pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        self._signal(signal.SIGTERM)
+        assert self.pid is not None
+        self.zygote.end(self.pid, signal.SIGTERM)
 
     def close(self) -> None:
-        """Whatever happened, leave no operator and no zygote behind."""
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert self.zygote.stdin is not None
-        self.zygote.stdin.close()
-        self.zygote.wait(timeout=30)
-
-
-@pytest.fixture()
-async def kubelet(kubeconfig):
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    task = asyncio.create_task(SimulatedKubelet(kubernetes.client.ApiClient(configuration)).run())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+        self.zygote.close()
 
 
 async def _finished(cluster: Cluster, name: str) -> dict | None:

@@ -2,12 +2,14 @@
 
 import asyncio
 import socket
+import subprocess
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import Cluster, Operator, wait_for
+from tests.unit.test_monitoring import promtool
 
 
 def free_port() -> int:
@@ -16,8 +18,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def exposition(port: int) -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    text = exposition(port)
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
@@ -61,3 +67,16 @@ async def test_metrics_count_transitions_states_latency_and_the_queue(cluster: C
     assert after[("workload_operator_workloads", (("state", "preparing"),))] == 1
     assert after[("workload_operator_queue_length", ())] == 0
     assert delta("workload_operator_decision_to_write_seconds_count") >= 7  # one per status write
+    assert after[("workload_operator_oldest_in_state_seconds", (("state", "preparing"),))] >= 0
+    assert after[("workload_operator_oldest_in_state_seconds", (("state", "running"),))] == 0  # none is
+    assert not [key for key in after if key[0] == "workload_operator_oldest_in_state_seconds"
+                and dict(key[1])["state"] in ("completed", "failed", "cancelled")], "terminal states have no age"
+
+
+async def test_the_metrics_pass_promtool_check_metrics(cluster: Cluster, metrics_port: int):
+    await cluster.create_workload("linted")
+    await cluster.wait_state("linted", "preparing")
+    text = await asyncio.to_thread(exposition, metrics_port)
+    assert "workload_operator_oldest_in_state_seconds" in text
+    result = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr

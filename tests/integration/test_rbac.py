@@ -23,11 +23,12 @@ import pytest
 import yaml
 from kopf.testing import KopfRunner
 
-from tests.harness import Cluster, Operator
+from tests.harness import Cluster, Operator, wait_for
 from tests.integration.conftest import WORKLOAD_CRD
-from tests.unit.test_deploy import Rule, cluster_role, granted
-from workload_operator.devcluster.emulator import OPERATOR_AGENTS, ResourceSpec
+from tests.unit.test_deploy import Rule, cluster_role, granted, leader_election_role
+from workload_operator.devcluster.emulator import OPERATOR_AGENTS, ResourceSpec, parse_resource_path
 from workload_operator.kube import USER_AGENT, Kube
+from workload_operator.leader import Elector, LeaseSettings
 
 # The built-in ClusterRole system:discovery, bound to system:authenticated: the non-resource URLs every
 # authenticated user (the operator's ServiceAccount too) may GET without any rule of ours.
@@ -248,3 +249,45 @@ async def test_every_request_is_allowed_by_the_cluster_role_and_every_rule_is_us
     later = [r for r in requests[namespaced:] if r.headers.get("User-Agent", "").startswith("kopf/")]
     assert {"/apis/ml.lifecycle.dev/v1alpha1/workloads", "/api/v1/pods"} <= {r.url.path for r in later}, "cluster-wide"
     assert not [r for r in later if r.url.path == "/api/v1/namespaces"], "cluster-wide, kopf reads no namespaces"
+
+
+async def test_leader_elections_requests_are_allowed_by_its_role_in_its_namespace_and_use_every_rule(kube_api,
+                                                                                                     kubeconfig):
+    """Two candidates as the Deployment's replicas run them: the first creates the Lease and renews it, the
+    second reads it while standing by, the first releases it, the second acquires and releases it."""
+    role = leader_election_role()
+    namespace, lost = role["metadata"]["namespace"], []
+
+    def candidate(identity: str) -> Elector:
+        settings = LeaseSettings(namespace=namespace, identity=identity, lease_duration=3, renew_deadline=1.5,
+                                 retry_period=1)
+        elector = Elector(Kube.from_environment().api_client, settings, on_lost=lost.append)
+        elector.start()
+        return elector
+
+    async def is_set(event) -> bool:
+        return event.is_set()
+
+    def lease_writes() -> int:
+        return len(kube_api.writes(resource="leases", methods=("PUT",)))
+
+    first = candidate("first")
+    await wait_for(lambda: is_set(first.leading), "the first candidate to lead")
+    second = candidate("second")
+    async def standing_by() -> bool:
+        return second.holder == "first" and lease_writes() > 0
+
+    await wait_for(standing_by, "the second to see the first lead, and a renewal")
+    assert await asyncio.to_thread(first.release)
+    await wait_for(lambda: is_set(second.leading), "the second candidate to take over")
+    assert await asyncio.to_thread(second.release)
+
+    requests = [r for r in kube_api if "/leases" in r.url.path]
+    assert {r.headers.get("User-Agent", "").split("/")[0] for r in requests} == {"workload-operator"}
+    elsewhere = [r.url.path for r in requests if parse_resource_path(r.url.path).namespace != namespace]
+    assert not elsewhere, f"Lease requests outside {namespace}, where the Role does not reach: {elsewhere}"
+    checks = checks_of(requests)
+    denied = sorted(set(refused(checks, granted(role))))
+    assert not denied, "requests deploy/role.yaml does not allow:\n" + "\n".join(denied)
+    assert {check.what for check in checks} == granted(role), "every verb of the Role, and no other, was used"
+    assert not lost

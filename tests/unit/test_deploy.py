@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from workload_operator import GROUP, PLURAL, crd, kube
+from workload_operator import GROUP, PLURAL, cli, crd, kube
 from workload_operator.manifests import MANAGED_BY, MANAGED_BY_LABEL
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -51,6 +51,12 @@ OPERATOR_NEEDS: frozenset[Rule] = frozenset({
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),   # kopf's resource observer
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),  # kopf's resource observer
 })
+# What leader election needs on its Lease (leader.py, kubernetes.leaderelection's LeaseLock), in its own namespace.
+LEADER_ELECTION_NEEDS: frozenset[Rule] = frozenset({
+    ("coordination.k8s.io", "leases", "get"),     # LeaseLock.get() every retry period; Elector.release()
+    ("coordination.k8s.io", "leases", "create"),  # LeaseLock.create(): the first replica ever
+    ("coordination.k8s.io", "leases", "update"),  # LeaseLock.update(): acquire and renew; Elector.release()
+})
 # Never to be granted, whatever a future rule says.
 FORBIDDEN_RESOURCES = {"secrets", "serviceaccounts/token", "pods/exec", "pods/attach", "pods/portforward",
                        "clusterroles", "clusterrolebindings", "roles", "rolebindings"}
@@ -82,13 +88,17 @@ def objects() -> list[dict[str, Any]]:
     return [obj for _, obj in load_kustomization()]
 
 
-def the(kind: str) -> dict[str, Any]:
-    (found,) = [obj for obj in objects() if obj["kind"] == kind]
+def the(kind: str, name: str | None = None) -> dict[str, Any]:
+    (found,) = [obj for obj in objects() if obj["kind"] == kind and name in (None, obj["metadata"]["name"])]
     return found
 
 
 def cluster_role() -> dict[str, Any]:
-    return the("ClusterRole")
+    return the("ClusterRole", "workload-operator")
+
+
+def leader_election_role() -> dict[str, Any]:
+    return the("Role")
 
 
 def granted(role: dict[str, Any]) -> set[Rule]:
@@ -127,10 +137,11 @@ def test_the_crd_is_the_generated_one():
 def test_every_object_is_named_and_namespaced_consistently():
     kinds = sorted(obj["kind"] for obj in objects())
     assert kinds == sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                            "ClusterRoleBinding", "Deployment"])
+                            "ClusterRoleBinding", "Role", "RoleBinding", "ClusterRole", "ClusterRole", "Deployment",
+                            "PodDisruptionBudget"])
     assert the("Namespace")["metadata"]["name"] == NAMESPACE
     for obj in objects():
-        if obj["kind"] in ("ServiceAccount", "Deployment"):
+        if obj["kind"] in ("ServiceAccount", "Deployment", "Role", "RoleBinding", "PodDisruptionBudget"):
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]
         else:  # cluster-scoped
             assert "namespace" not in obj["metadata"], obj["kind"]
@@ -138,10 +149,18 @@ def test_every_object_is_named_and_namespaced_consistently():
 
 # --- the Deployment --------------------------------------------------------------------------------
 
-def test_one_replica_replaced_by_recreate():
+def test_two_replicas_one_leading():
     spec = the("Deployment")["spec"]
-    assert spec["replicas"] == 1, "the operator is not leader-elected: two replicas would double-write"
-    assert spec["strategy"] == {"type": "Recreate"}, "a rolling update would run two operators at once"
+    assert spec["replicas"] == 2, "a standby to take over"
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    args = container()["args"]
+    assert "--leader-elect" in args and "--no-leader-elect" not in args, "only the Lease's holder may reconcile"
+    assert not {"--lease-name", "--lease-namespace"} & set(args), "the defaults: the Role names that namespace"
+    env = {var["name"]: var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for var in container()["env"]}
+    assert env["POD_NAME"] == "metadata.name", "the identity in the Lease: the pod's name"
+    assert env["POD_NAMESPACE"] == "metadata.namespace", "the Lease in the operator's own namespace"
+    budget = the("PodDisruptionBudget")["spec"]
+    assert budget["maxUnavailable"] == 1 and budget["selector"] == spec["selector"]
 
 
 def test_the_image_and_the_command():
@@ -218,7 +237,7 @@ def test_the_cluster_role_grants_exactly_what_the_operator_needs():
 
 
 def test_no_wildcards_no_secrets_no_escalation():
-    for rule in cluster_role()["rules"]:
+    for rule in [rule for obj in objects() if obj["kind"] in ("ClusterRole", "Role") for rule in obj["rules"]]:
         for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
             assert not any("*" in item for item in rule.get(field, [])), f"a wildcard in {field}: {rule}"
         assert "nonResourceURLs" not in rule, "discovery is system:discovery's (every authenticated user)"
@@ -234,7 +253,95 @@ def test_the_binding_binds_the_deployments_service_account_to_the_role():
                                     "namespace": account["metadata"]["namespace"]}]
     assert deployment_pod()["serviceAccountName"] == account["metadata"]["name"]
     assert the("Deployment")["metadata"]["namespace"] == account["metadata"]["namespace"]
-    assert not [obj for obj in objects() if obj["kind"] in ("Role", "RoleBinding")], "one role, one binding"
+    bound = [obj for obj in objects() if obj["kind"] in ("ClusterRoleBinding", "RoleBinding")]
+    assert len(bound) == 2, "the operator's ClusterRole and its leader-election Role; users' roles are aggregated"
+
+
+def test_the_leader_election_role_grants_exactly_the_lease_verbs_in_the_operators_namespace():
+    role, binding, account = leader_election_role(), the("RoleBinding"), the("ServiceAccount")
+    assert granted(role) == LEADER_ELECTION_NEEDS
+    assert role["metadata"]["namespace"] == NAMESPACE == cli.LEASE_NAMESPACE, "the Lease's default namespace"
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]
+
+
+# --- users' roles, aggregated into the built-in admin, edit and view -----------------------------------
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-{}"
+# The built-in user-facing roles as the API server's bootstrap policy defines them: each aggregates the
+# ClusterRoles labelled aggregate-to-<itself>; view carries aggregate-to-edit and edit aggregate-to-admin,
+# so view's rules reach edit and admin, and edit's reach admin.
+BUILTIN_ROLES = {"view": {AGGREGATE.format("edit"): "true"}, "edit": {AGGREGATE.format("admin"): "true"},
+                 "admin": {}}
+READ = ("get", "list", "watch")
+VIEW_GAINS: frozenset[Rule] = frozenset(
+    {(GROUP, resource, verb) for resource in (PLURAL, f"{PLURAL}/status") for verb in READ}
+    | {(group, "events", verb) for group in ("", "events.k8s.io") for verb in READ})
+EDIT_GAINS: frozenset[Rule] = VIEW_GAINS | {(GROUP, PLURAL, verb) for verb in
+                                            ("create", "update", "patch", "delete")}
+
+
+def aggregated(builtin: str) -> set[Rule]:
+    """What deploy/'s ClusterRoles add to a built-in role: the clusterrole-aggregation controller, to a fixpoint."""
+    roles = {obj["metadata"]["name"]: (obj["metadata"].get("labels") or {}, granted(obj))
+             for obj in objects() if obj["kind"] == "ClusterRole"}
+    rules: dict[str, set[Rule]] = {name: set() for name in BUILTIN_ROLES}
+    changed = True
+    while changed:
+        changed = False
+        for name in BUILTIN_ROLES:
+            sources = [grants for labels, grants in roles.values() if labels.get(AGGREGATE.format(name)) == "true"]
+            sources += [rules[other] for other, labels in BUILTIN_ROLES.items()
+                        if labels.get(AGGREGATE.format(name)) == "true"]
+            new = set().union(*sources) if sources else set()
+            if new - rules[name]:
+                rules[name] |= new
+                changed = True
+    return rules[builtin]
+
+
+def test_the_users_roles_add_exactly_what_they_say_to_admin_edit_and_view():
+    assert aggregated("view") == VIEW_GAINS
+    assert aggregated("edit") == EDIT_GAINS
+    assert aggregated("admin") == EDIT_GAINS
+    assert not aggregated("admin") & OPERATOR_NEEDS - VIEW_GAINS - EDIT_GAINS
+
+
+# What users do, as the requests the API server authorizes (kubectl's requests for each).
+USER_ACTIONS: dict[str, list[Rule]] = {
+    "kubectl get wl -A -w": [(GROUP, PLURAL, "list"), (GROUP, PLURAL, "watch")],
+    "kubectl describe wl NAME (its Events)": [(GROUP, PLURAL, "get"), ("", "events", "list")],
+    "kubectl events --for wl/NAME": [("events.k8s.io", "events", "list")],
+    "kubectl wait --for=condition=Finished wl/NAME": [(GROUP, PLURAL, "get"), (GROUP, PLURAL, "list"),
+                                                      (GROUP, PLURAL, "watch")],
+    "GET .../workloads/NAME/status": [(GROUP, f"{PLURAL}/status", "get")],
+    "kubectl apply -f wl.yaml": [(GROUP, PLURAL, "get"), (GROUP, PLURAL, "create"), (GROUP, PLURAL, "patch")],
+    "kubectl replace -f wl.yaml": [(GROUP, PLURAL, "update")],
+    "cancel: kubectl patch wl NAME -p spec.cancel": [(GROUP, PLURAL, "patch")],
+    "kubectl delete wl NAME": [(GROUP, PLURAL, "delete")],
+    "kubectl delete wl --all": [(GROUP, PLURAL, "list"), (GROUP, PLURAL, "delete")],
+    "delete all at once (deletecollection; kubectl never does)": [(GROUP, PLURAL, "deletecollection")],
+    "write a status (only the operator may)": [(GROUP, f"{PLURAL}/status", "patch")],
+    "edit the finalizers' subresource (only the operator may)": [(GROUP, f"{PLURAL}/finalizers", "update")],
+}
+ALLOWED = {
+    "view": {"kubectl get wl -A -w", "kubectl describe wl NAME (its Events)", "kubectl events --for wl/NAME",
+             "kubectl wait --for=condition=Finished wl/NAME", "GET .../workloads/NAME/status"},
+    "edit": set(USER_ACTIONS) - {"write a status (only the operator may)",
+                                 "edit the finalizers' subresource (only the operator may)",
+                                 "delete all at once (deletecollection; kubectl never does)"},
+}
+ALLOWED["admin"] = ALLOWED["edit"]
+
+
+@pytest.mark.parametrize("builtin", sorted(BUILTIN_ROLES))
+@pytest.mark.parametrize("action", sorted(USER_ACTIONS))
+def test_what_each_built_in_role_may_do_with_workloads(builtin, action):
+    allowed = set(USER_ACTIONS[action]) <= aggregated(builtin)
+    assert allowed == (action in ALLOWED[builtin]), f"{builtin}: {action}"
 
 
 # --- the Dockerfile --------------------------------------------------------------------------------
@@ -282,7 +389,7 @@ def test_the_rbac_table_in_the_docs_is_the_cluster_role():
         group = {"core": ""}.get(cells[0], cells[0]) if cells[0] or cells[1] else group
         resource = cells[1] or resource
         documented |= {(group, resource, verb.strip()) for verb in cells[2].split(",")}
-    assert documented == granted(cluster_role())
+    assert documented == granted(cluster_role()) | granted(leader_election_role())
 
 
 def test_the_run_options_in_the_docs_are_the_clis(capsys, monkeypatch):

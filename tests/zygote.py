@@ -1,8 +1,9 @@
-"""A zygote for the crash tests: imports the operator once, then forks a fresh operator process per line read.
+"""A zygote for the crash and failover tests: imports the operator once, then forks a fresh operator process per line read.
 
 Each child is a separate process running `workload-operator run ARGS...`, killed by the test with SIGKILL
 like any other; forking spares the ~0.5 s of imports that 200 kill points would otherwise pay each time.
 Reads: one line per operator to start (its arguments, space-separated); writes: the child's pid.
+Used through tests/processes.py.
 """
 
 import os
