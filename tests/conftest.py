@@ -35,3 +35,9 @@ async def kubelet(kubeconfig):
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture(autouse=True)
+def short_force_delete(monkeypatch):
+    """A pod stuck terminating is deleted with grace 0 one second after its grace period, not thirty."""
+    monkeypatch.setenv("WORKLOAD_OPERATOR_FORCE_DELETE_AFTER_SECONDS", "1")

@@ -211,6 +211,13 @@ class Cluster:
                 "spec": {"containers": [{"name": "db", "image": "postgres"}], "automountServiceAccountToken": False}}
         return await self._call(self.core.create_namespaced_pod, namespace or self.namespace, body)
 
+    async def bind_pod(self, name: str, node: str = "node-1") -> None:
+        """Put the pod on a node, as the scheduler does (pods/binding). Deleting it then waits for that node's
+        kubelet to confirm, which a lost node never does."""
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        await self._call(self.core.create_namespaced_pod_binding, name, self.namespace, body)
+
     async def collect_garbage(self, pod: dict[str, Any]) -> None:
         """Delete a pod whose owner is gone, as the garbage collector would (none runs here): that pod, by its uid,
         and no newer one of its name; gone already is fine."""

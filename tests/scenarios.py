@@ -11,7 +11,9 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness import Cluster, Operator, assert_valid_history, parse_time, pass_time_until, wait_for
+from tests.harness import (
+    DEADLINE, Cluster, Operator, assert_valid_history, parse_time, pass_time_until, wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -293,6 +295,37 @@ async def test_the_active_deadline_fails_and_kills(cluster: Cluster):
     assert assert_valid_history(workload)[-2:] == [("preparing", "running"), ("running", "failed")]
     assert workload["status"]["reason"] == "DeadlineExceeded"
     await cluster.wait_pod_gone("slow-1")
+
+
+async def test_pods_stuck_terminating_on_a_lost_node_do_not_stop_the_workloads_from_ending(cluster: Cluster):
+    # Both pods sit on a node whose kubelet never confirms a deletion: graceful deletes never finish by themselves.
+    await cluster.create_workload("web", type="service", port=8080)
+    await cluster.create_workload("train")
+    for pod in ("web-1", "train-1"):
+        await cluster.wait_pod(pod)
+        await cluster.bind_pod(pod)
+    await cluster.pod_ready("web-1")
+    await cluster.pod_running("train-1")
+    await cluster.wait_state("web", "serving")
+    await cluster.wait_state("train", "running")
+    await cluster.patch_spec("web", cancel=True)
+    await cluster.patch_spec("train", cancel=True)
+    await cluster.wait_state("web", "stopping")
+
+    async def terminating(name: str):  # deleted gracefully, and still there: nothing confirms it
+        pod = await cluster.pod(name)
+        return pod if pod and pod["metadata"].get("deletionTimestamp") else None
+    await wait_for(lambda: terminating("web-1"), "web-1 to be terminating")
+    await wait_for(lambda: terminating("train-1"), "train-1 to be terminating")
+    grace = 30 + 1  # the pod's default grace period, then the tests' --force-delete-after
+
+    web = await cluster.wait_state("web", "failed", timeout=DEADLINE + grace)
+    assert web["status"]["reason"] == "TerminationTimeout" and "deleted with grace 0" in web["status"]["message"]
+    assert assert_valid_history(web)[-1] == ("stopping", "failed")
+    train = await cluster.wait_state("train", "cancelled", timeout=DEADLINE + grace)
+    assert assert_valid_history(train)[-1] == ("running", "cancelled")
+    for pod in ("web-1", "train-1"):
+        await cluster.wait_pod_gone(pod)  # deleted with grace 0: the API server did not wait for the kubelet
 
 
 async def test_the_ttl_deletes_a_finished_workload(cluster: Cluster, audit):

@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("--backoff", type=float, metavar="SECONDS",
                             help="wait before the next attempt after a lost worker; doubles per attempt (default 10)")
     run_parser.add_argument("--backoff-cap", type=float, metavar="SECONDS", help="the longest backoff (default 300)")
+    run_parser.add_argument("--force-delete-after", type=float, metavar="SECONDS",
+                            help="delete with grace 0 a pod still terminating this long after its grace period "
+                                 "(its node is gone; default 30)")
     defaults = LeaseSettings(namespace=LEASE_NAMESPACE, identity="")
     election = run_parser.add_argument_group("leader election (one replica reconciles, the others stand by)")
     election.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
@@ -122,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from workload_operator.handlers import POLICY_ENV
 
         options = {"max_active": args.max_active, "max_active_per_namespace": args.max_active_per_namespace,
-                   "backoff_base": args.backoff, "backoff_cap": args.backoff_cap}
+                   "backoff_base": args.backoff, "backoff_cap": args.backoff_cap,
+                   "force_delete_after": args.force_delete_after}
         settings = {POLICY_ENV[field]: str(value) for field, value in options.items() if value is not None}
         lease = LeaseSettings(namespace=args.lease_namespace or os.environ.get("POD_NAMESPACE") or LEASE_NAMESPACE,
                               name=args.lease_name, lease_duration=args.lease_duration,

@@ -83,6 +83,7 @@ POLICY_ENV = {
     "backoff_cap": "WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS",
     "max_active": "WORKLOAD_OPERATOR_MAX_ACTIVE",
     "max_active_per_namespace": "WORKLOAD_OPERATOR_MAX_ACTIVE_PER_NAMESPACE",
+    "force_delete_after": "WORKLOAD_OPERATOR_FORCE_DELETE_AFTER_SECONDS",
 }
 
 
@@ -90,7 +91,7 @@ def policy_from_environment() -> Policy:
     values: dict[str, Any] = {}
     for field, variable in POLICY_ENV.items():
         if raw := os.environ.get(variable):
-            values[field] = float(raw) if field.startswith("backoff") else int(raw)
+            values[field] = int(raw) if field.startswith("max_active") else float(raw)  # counts, else seconds
     return Policy(**values)
 
 
@@ -410,8 +411,8 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 summary = summarize_pod(await kube.create_pod(pod_manifest(view, view.spec, attempt), view.uid))
                 runtime.created_pods[view.namespace, summary.name] = summary
                 runtime.refusals.pop(view.uid, None)
-            case DeletePod(name=name, uid=pod_uid):
-                await kube.delete_pod(view.namespace, name, pod_uid)
+            case DeletePod(name=name, uid=pod_uid, force=force):
+                await kube.delete_pod(view.namespace, name, pod_uid, force=force)
             case CreateService():
                 assert view.spec is not None
                 await kube.create_service(service_manifest(view, view.spec), view.uid)

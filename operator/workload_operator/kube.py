@@ -138,14 +138,14 @@ async def _read(read: Any, *args: Any) -> dict[str, Any] | None:
         raise
 
 
-async def _delete(fn: Any, *args: Any, uid: str) -> dict[str, Any] | None:
+async def _delete(fn: Any, *args: Any, uid: str, **options: Any) -> dict[str, Any] | None:
     """Delete one incarnation of an object: the uid precondition leaves a newer object of the same name alone.
 
     Returns what the server answered; None when that incarnation is gone already (404, or 409: the name
     now belongs to another object), which is what we wanted.
     """
     try:
-        return _load(await _call(fn, *args, body={"preconditions": {"uid": uid}}))
+        return _load(await _call(fn, *args, body={"preconditions": {"uid": uid}, **options}))
     except ApiException as exc:
         if exc.status not in (404, 409):
             raise
@@ -256,9 +256,10 @@ class Kube:
         """Create the pod, or find the workload's own pod of that name."""
         return await _create(self.core.create_namespaced_pod, self.core.read_namespaced_pod, manifest, owner_uid)
 
-    async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
-        """Delete gracefully (the pod's own grace period) the pod of this uid, and no other."""
-        await _delete(self.core.delete_namespaced_pod, name, namespace, uid=uid)
+    async def delete_pod(self, namespace: str, name: str, uid: str, *, force: bool = False) -> None:
+        """Delete the pod of this uid, and no other: gracefully (its own grace period), or with grace 0 when
+        ``force`` (the API server then removes it without waiting for its kubelet)."""
+        await _delete(self.core.delete_namespaced_pod, name, namespace, uid=uid, **({"gracePeriodSeconds": 0} if force else {}))
 
     async def create_service(self, manifest: dict[str, Any], owner_uid: str) -> None:
         """Create the Service, or find the workload's own Service of that name."""

@@ -115,7 +115,7 @@ async def test_kopf_discovers_the_crd_with_its_status_subresource(kube_api: Kube
     assert wl.subresources == {'status'} and wl.namespaced is True
     assert wl.shortcuts == {'wl'} and wl.categories == {'ml'}
     (pods,) = [r for r in resources if r.group == '' and r.plural == 'pods']
-    assert pods.subresources == {'status'}
+    assert pods.subresources == {'status', 'binding'}
 
 
 async def test_register_crd_scope_and_versions(kube_api: KubeAPIServer) -> None:

@@ -237,3 +237,31 @@ def test_an_object_the_api_server_finds_invalid_ends_the_workload(state):
     failed = creation_failed(view(state), CreationRefusal.INVALID, message, NOW)
     assert (failed.status.state, failed.status.reason, failed.status.message) == (State.FAILED, "InvalidSpec", message)
     assert failed.recheck_at is None
+
+
+# --- pods stuck terminating: every wait on a pod's deletion is bounded ---------------------------
+
+def terminating(due: datetime.datetime, main=RUNNING):
+    meta = {"name": "train-1", "uid": "p-1", "deletionTimestamp": due.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return summarize_pod({"metadata": meta, "status": {"phase": "Running", "containerStatuses": [
+        {"name": "main", "state": main}]}})
+
+
+def test_stopping_waits_for_a_terminating_pod_until_its_grace_period_and_the_margin():
+    stopping, policy = view("stopping", spec=SERVICE), Policy(force_delete_after=30)
+    pod = terminating(due=later(30))
+    waiting = decide(stopping, pod, NOW, policy=policy)
+    assert not waiting and waiting.recheck_at == later(60)
+    gave_up = decide(stopping, pod, later(60), policy=policy)
+    assert (gave_up.status.state, gave_up.status.reason) == (State.FAILED, "TerminationTimeout")
+    assert gave_up.actions == (DeletePod("train-1", "p-1", force=True),)
+
+
+def test_a_cancel_waiting_for_a_pod_that_never_goes_deletes_it_with_grace_zero():
+    running, policy = view("running", spec={"cancel": True}), Policy(force_delete_after=30)
+    pod = terminating(due=later(30))
+    waiting = decide(running, pod, NOW, policy=policy)
+    assert waiting.actions == () and waiting.recheck_at == later(60)
+    forced = decide(running, pod, later(61), policy=policy)
+    assert forced.actions == (DeletePod("train-1", "p-1", force=True),) and forced.status is None
+    assert decide(running, None, later(62), policy=policy).status.state is State.CANCELLED

@@ -200,7 +200,7 @@ class ResourceSpec:
 
 
 BUILTIN_RESOURCES: tuple[ResourceSpec, ...] = (
-    ResourceSpec('', 'v1', 'pods', 'Pod', 'pod', subresources=frozenset({'status'}), shortnames=('po',),
+    ResourceSpec('', 'v1', 'pods', 'Pod', 'pod', subresources=frozenset({'status', 'binding'}), shortnames=('po',),
                  categories=('all',), field_labels=_BY_NAME | {'spec.nodeName', 'status.phase'}, columns=POD_COLUMNS),
     ResourceSpec('', 'v1', 'services', 'Service', 'service', subresources=frozenset({'status'}),
                  shortnames=('svc',), categories=('all',)),
@@ -257,8 +257,8 @@ def _no_resource() -> ApiError:
     return ApiError(404, 'the server could not find the requested resource', 'NotFound')
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
+def _now(later: float = 0) -> str:
+    return (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=later)).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def _carry(key: str, source: JsonDict, target: JsonDict) -> None:
@@ -570,6 +570,8 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             return await (self._watch if watching else self._list if name is None else self._get)(request, route, spec)
         if method == 'POST' and name is None:
             return await self._create(request, route, spec)
+        if method == 'POST' and name is not None and route.subresource == 'binding':
+            return await self._bind(request, route, spec)
         if method in ('PUT', 'PATCH') and name is not None and route.subresource in (None, 'status'):
             return await self._update(request, route, spec)
         if method == 'DELETE' and name is not None and route.subresource is None:
@@ -865,7 +867,8 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         options = _json_body(request) if request.body else {}
         if not isinstance(options, dict):
             raise ApiError(400, 'DeleteOptions must be a JSON object')
-        _int_param(request, 'gracePeriodSeconds')  # accepted; nothing here waits out a grace period
+        grace = _int_param(request, 'gracePeriodSeconds')
+        grace = options.get('gracePeriodSeconds', grace)
         async with self._lock:
             key = self._key(spec, route.namespace, route.name)
             current = self._current(key)
@@ -879,16 +882,47 @@ class KubeAPIServer(kmock.KubernetesEmulator):
                     raise _conflict(spec, route.name, f'the {label} in the precondition ({wanted}) does not match '
                                     f'the {label} in record ({meta[field]}). The object might have been {why}',
                                     kind=spec.kind)
-            if meta.get('deletionTimestamp'):
+            if spec.group == '' and spec.plural == 'pods' and (grace := _pod_grace(current, grace)) > 0:
+                # A pod on a node is deleted gracefully: marked, and gone only when its kubelet confirms (a delete
+                # with grace 0), which a lost node never does. A shorter grace period may replace a longer one.
+                due = _now(grace)
+                if meta.get('deletionTimestamp') and meta['deletionTimestamp'] <= due:
+                    return aiohttp.web.json_response(self._present(spec, current))
+                new = copy.deepcopy(current)
+                new['metadata'].update(deletionTimestamp=due, deletionGracePeriodSeconds=grace)
+                return aiohttp.web.json_response(self._present(spec, self._commit(key, current, new)))
+            if meta.get('deletionTimestamp') and not (spec.plural == 'pods' and spec.group == ''):
                 return aiohttp.web.json_response(self._present(spec, current))  # already being deleted
             if meta.get('finalizers'):  # registry.Store markAsDeleting: the finalizers go first
                 new = copy.deepcopy(current)
                 new['metadata'].update(deletionTimestamp=_now(), deletionGracePeriodSeconds=0,
                                        generation=int(meta.get('generation') or 0) + 1)
                 stored = self._commit(key, current, new)
-            else:  # gone at once; pods too, as none is ever scheduled to a node here
+            else:  # gone at once (a pod: one on no node, finished, or deleted with grace 0)
                 stored = self._commit(key, current, None)
         return aiohttp.web.json_response(self._present(spec, stored))
+
+    async def _bind(self, request: kmock.Request, route: Route, spec: ResourceSpec) -> Response:
+        """pods/binding, as the scheduler writes it: the pod goes to a node (no node object needs to exist)."""
+        assert route.name is not None
+        binding = _json_body(request)
+        node = ((binding or {}).get('target') or {}).get('name') if isinstance(binding, dict) else None
+        if not node:
+            raise _invalid(spec, route.name, 'target.name', 'FieldValueRequired', 'Required value')
+        async with self._lock:
+            key = self._key(spec, route.namespace, route.name)
+            if (current := self._current(key)) is None:
+                raise _not_found(spec, route.name)
+            if (current.get('spec') or {}).get('nodeName'):
+                raise _conflict(spec, route.name, f'pod {route.name} is already assigned to node '
+                                                  f'"{current["spec"]["nodeName"]}"')
+            new = copy.deepcopy(current)
+            new.setdefault('spec', {})['nodeName'] = node
+            conditions = [c for c in new.setdefault('status', {}).get('conditions') or [] if c.get('type') != 'PodScheduled']
+            new['status']['conditions'] = [*conditions, {'type': 'PodScheduled', 'status': 'True'}]
+            self._commit(key, current, new)
+        return aiohttp.web.json_response({'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Success',
+                                          'code': 201}, status=201)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -901,8 +935,9 @@ def _discovered(spec: ResourceSpec, subresource: str | None) -> JsonDict:
     """A resource's entry in an APIResourceList. A subresource has no singular name, short names or
     categories (kubectl would warn that `wl` could also mean `workloads/status`), and only its verbs."""
     if subresource is not None:
+        verbs, kind = (['create'], 'Binding') if subresource == 'binding' else (['get', 'patch', 'update'], spec.kind)
         return {'name': f'{spec.plural}/{subresource}', 'singularName': '', 'namespaced': spec.namespaced,
-                'kind': spec.kind, 'verbs': ['get', 'patch', 'update']}
+                'kind': kind, 'verbs': verbs}
     entry: JsonDict = {'name': spec.plural, 'singularName': spec.singular, 'namespaced': spec.namespaced,
                        'kind': spec.kind, 'verbs': list(_VERBS)}
     if spec.shortnames:
@@ -1073,6 +1108,16 @@ def _pod_qos(pod: JsonDict) -> str:
 
 
 # The status the create strategies of these built-ins set, whatever the client sent.
+def _pod_grace(pod: JsonDict, requested: int | None) -> int:
+    """The pod strategy's CheckGracefulDelete: none for a pod on no node or one that has finished; else the
+    grace period asked for, or the pod's own (terminationGracePeriodSeconds, 30 by default)."""
+    if not (pod.get('spec') or {}).get('nodeName') or (pod.get('status') or {}).get('phase') in ('Succeeded', 'Failed'):
+        return 0
+    if requested is not None:
+        return max(int(requested), 0)
+    return int((pod.get('spec') or {}).get('terminationGracePeriodSeconds', 30))
+
+
 _STANDARD_CONTAINER_RESOURCES = frozenset({'cpu', 'memory', 'ephemeral-storage'})
 
 

@@ -122,6 +122,7 @@ class Policy:
     backoff_cap: float = 300.0    # the backoff doubles per attempt up to this
     max_active: int | None = None                # active workloads at once, in all namespaces served
     max_active_per_namespace: int | None = None  # active workloads at once, in each namespace
+    force_delete_after: float = 30.0  # seconds past a pod's graceful deletion before it is deleted with grace 0
 
     @property
     def limits_admission(self) -> bool:
@@ -165,6 +166,7 @@ class CreatePod:
 class DeletePod:
     name: str
     uid: str = ""   # the delete is bound to this pod: a newer one of the same name is left alone
+    force: bool = False  # grace 0: the pod outlived its grace period (its node is gone, nothing will confirm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,8 +314,26 @@ class _Step:
         return (DeletePod(self.pod.name, self.pod.uid),) if self.pod is not None and not self.pod.deleting else ()
 
     def delete_all_pods(self) -> tuple[Action, ...]:
-        """Stopping for good: the current pod and any other the workload still has."""
-        return (*self.delete_pod(), *(DeletePod(p.name, p.uid) for p in self.others if not p.deleting))
+        """Stopping for good: the current pod and any other the workload still has; a pod whose graceful
+        deletion is overdue is deleted with grace 0 (see ``overdue``)."""
+        pods = (*((self.pod,) if self.pod is not None else ()), *self.others)
+        return (*(DeletePod(p.name, p.uid) for p in pods if not p.deleting),
+                *(DeletePod(p.name, p.uid, force=True) for p in pods if self.overdue(p)))
+
+    def force_due(self, pod: PodSummary) -> datetime.datetime | None:
+        """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin."""
+        if not pod.deleting or pod.deletion_due is None:
+            return None
+        return pod.deletion_due + datetime.timedelta(seconds=self.policy.force_delete_after)
+
+    def overdue(self, pod: PodSummary) -> bool:
+        """The pod should be gone by now: its kubelet has not confirmed the deletion (a lost node never will)."""
+        due = self.force_due(pod)
+        return due is not None and self.now >= due
+
+    def next_force_due(self) -> datetime.datetime | None:
+        pods = (*((self.pod,) if self.pod is not None else ()), *self.others)
+        return min((due for p in pods if (due := self.force_due(p)) is not None), default=None)
 
 
 def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
@@ -380,8 +400,8 @@ def _cancel(step: _Step) -> Decision:
         return step.move(State.STOPPING, "Stopping", why, *step.delete_pod())
     if state is State.STOPPING:
         return _stopping(step)
-    if step.pod is not None or step.others:
-        return Decision(actions=step.delete_all_pods())  # then wait until they are gone
+    if step.pod is not None or step.others:  # delete them, then wait until they are gone (bounded: see overdue)
+        return _later(Decision(actions=step.delete_all_pods()), step.next_force_due())
     if state is State.ORPHANED:  # orphaned only leads back to the queue; cancel from there
         return step.move(State.QUEUED, "Cancelling", why)
     return step.move(State.CANCELLED, "Deleted" if step.view.deleting else "Cancelled", why)
@@ -515,7 +535,12 @@ def _stopping(step: _Step) -> Decision:
         return step.move(State.COMPLETED, "Stopped", "the server stopped", *step.delete_pod(), **run)
     if (failure := failure_of(pod)) is not None:
         return step.move(State.FAILED, *failure, *step.delete_pod(), run=run_info(pod))
-    return NOTHING
+    if step.overdue(pod):  # nothing will ever confirm that it stopped: give up on it, and say so
+        grace = f"{pod.deletion_due:%H:%M:%S} UTC + {step.policy.force_delete_after:g}s"
+        return step.move(State.FAILED, "TerminationTimeout",
+                         f"pod {pod.name} did not stop by {grace} (its node may be gone); deleted with grace 0",
+                         DeletePod(pod.name, pod.uid, force=True))
+    return _later(NOTHING, step.force_due(pod))
 
 
 _STEPS = {

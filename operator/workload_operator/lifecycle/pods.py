@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 from collections.abc import Mapping
@@ -37,6 +38,9 @@ class PodSummary:
     reason: str = ""             # the pod's own reason, e.g. DeadlineExceeded, Evicted
     message: str = ""
     deleting: bool = False       # has a deletionTimestamp: going away
+    # When its graceful deletion is due (the API server sets deletionTimestamp to the time of the delete plus the
+    # grace period); only the kubelet's confirmation removes it before or after: a lost node never confirms.
+    deletion_due: datetime.datetime | None = None
     ready: bool | None = False   # the pod's Ready condition; None when Unknown (its node stopped reporting)
     disruption: str = ""         # the reason of a DisruptionTarget=True condition (preemption, eviction, taint…)
     unscheduled: str = ""        # the reason of a PodScheduled=False condition (Unschedulable, SchedulingGated)
@@ -82,7 +86,7 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
         name=meta.get("name", ""), phase=status.get("phase") or "Pending", main=container,
         uid=meta.get("uid") or "", owner=controller_uid(body),
         reason=status.get("reason") or "", message=status.get("message") or "",
-        deleting=bool(meta.get("deletionTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")), deletion_due=_time(meta.get("deletionTimestamp")),
         ready=None if ready_status == "Unknown" else ready_status == "True",
         disruption=(disruption.get("reason") or "DisruptionTarget") if disruption.get("status") == "True" else "",
         unscheduled=(scheduled.get("reason") or "Unschedulable") if unscheduled else "",
@@ -92,6 +96,13 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
 
 RESULT_DEPTH = 32         # nesting kept as JSON; deeper is kept as text
 INT64 = range(-2**63, 2**63)  # what the API server stores as a JSON integer
+
+
+def _time(stamp: Any) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None
+    except ValueError:
+        return None
 
 
 def parse_result(message: str) -> Any:
