@@ -103,7 +103,8 @@ async def test_a_status_edited_by_hand_within_the_schema_does_not_stop_the_workl
     await cluster.pod_running("edited-1")
     await cluster.pod_exited("edited-1", 0)
     workload = await cluster.wait_state("edited", "completed")
-    assert [entry["to"] for entry in workload["status"]["history"]] == ["running", "collecting", "completed"]
+    # The edit may or may not be overwritten by a write decided just before the operator saw it; either way it goes on.
+    assert [entry["to"] for entry in workload["status"]["history"]][-3:] == ["running", "collecting", "completed"]
 
 
 async def test_a_queue_of_one_keeps_moving_past_an_invalid_pod_and_a_long_name(

@@ -259,7 +259,8 @@ class Kube:
     async def delete_pod(self, namespace: str, name: str, uid: str, *, force: bool = False) -> None:
         """Delete the pod of this uid, and no other: gracefully (its own grace period), or with grace 0 when
         ``force`` (the API server then removes it without waiting for its kubelet)."""
-        await _delete(self.core.delete_namespaced_pod, name, namespace, uid=uid, **({"gracePeriodSeconds": 0} if force else {}))
+        grace = {"gracePeriodSeconds": 0} if force else {}
+        await _delete(self.core.delete_namespaced_pod, name, namespace, uid=uid, **grace)
 
     async def create_service(self, manifest: dict[str, Any], owner_uid: str) -> None:
         """Create the Service, or find the workload's own Service of that name."""
