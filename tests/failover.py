@@ -83,7 +83,7 @@ async def holder(cluster: Cluster) -> str | None:
 
 async def _finished(cluster: Cluster, name: str) -> dict[str, Any] | None:
     workload = await cluster.workload(name)
-    return workload if (workload.get("status") or {}).get("state") in FINAL else None
+    return workload if workload and (workload.get("status") or {}).get("state") in FINAL else None
 
 
 class Quiet(Protocol):

@@ -98,7 +98,10 @@ class Cluster:
     async def create_namespace(self) -> None:
         """The namespace, and its `default` ServiceAccount: without a controller-manager nobody creates it, and
         a server with ServiceAccount admission on refuses pods until it exists."""
-        await self._create_unless_there(self.core.create_namespace, {"metadata": {"name": self.namespace}})
+        # Pod Security "privileged": the tests' pods carry no securityContext, whatever the cluster's default level.
+        labels = {"pod-security.kubernetes.io/enforce": "privileged"}
+        await self._create_unless_there(self.core.create_namespace,
+                                        {"metadata": {"name": self.namespace, "labels": labels}})
         await self._create_unless_there(self.core.create_namespaced_service_account, self.namespace,
                                         {"metadata": {"name": "default"}})
 

@@ -64,8 +64,7 @@ async def test_a_workload_named_at_the_limit_runs(cluster: Cluster, kind):
         await cluster.pod_ready(pod)
         workload = await cluster.wait_state(LONGEST_NAME, "serving")
         assert workload["status"]["endpoint"].startswith(f"wl-{workload['metadata']['uid'][:8]}.")
-        await cluster.patch_spec(LONGEST_NAME, cancel=True)
-        await cluster.pod_exited(pod, 0)
+        await cluster.patch_spec(LONGEST_NAME, cancel=True)  # its pod, on no node, is deleted at once: stopped
     else:
         await cluster.pod_exited(pod, 0)
     workload = await cluster.wait_state(LONGEST_NAME, "completed")
@@ -119,10 +118,11 @@ async def test_a_queue_of_one_keeps_moving_past_an_invalid_pod_and_a_long_name(
     monkeypatch.setenv("WORKLOAD_OPERATOR_MAX_ACTIVE", "1")
     await operator.start()
     await cluster.create_workload("invalid", priority=10, resources=INVALID_POD)
-    await cluster.create_workload(LONGEST_NAME, priority=5)
-    await cluster.create_workload("after")
     assert (await cluster.wait_state("invalid", "failed"))["status"]["reason"] == "InvalidSpec"
-    await cluster.wait_pod(pod_name(LONGEST_NAME, 1))
+    await cluster.create_workload(LONGEST_NAME, priority=5)
+    await cluster.wait_pod(pod_name(LONGEST_NAME, 1))  # the one slot is free: the failed workload holds none
+    await cluster.create_workload("after")
+    await cluster.wait_reason("after", "WaitingForCapacity")
     await cluster.pod_exited(pod_name(LONGEST_NAME, 1), 0)
     await cluster.wait_state(LONGEST_NAME, "completed")
     await cluster.wait_pod("after-1")

@@ -85,6 +85,7 @@ async def test_decoy_pods_are_left_alone_and_cancel_and_delete_complete(cluster:
         assert unchanged(lookalike, await cluster.pod("w-2"))
     finally:
         await both.stop()
+        await other._call(other.core.delete_namespace, other.namespace)
 
 
 async def test_a_workload_deleted_and_recreated_while_the_operator_is_down_runs_its_own_lifecycle(

@@ -22,7 +22,7 @@ class Zygote:
             env={**environment, "KUBECONFIG": str(kubeconfig)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=log, text=True,
         )
-        self.started: list[int] = []
+        self.running: set[int] = set()  # started and not yet seen gone: the only pids close() may signal
 
     def start(self, args: str) -> int:
         """Start one operator process; returns its pid."""
@@ -30,7 +30,7 @@ class Zygote:
         self.process.stdin.write(args + "\n")
         self.process.stdin.flush()
         pid = int(self.process.stdout.readline())
-        self.started.append(pid)
+        self.running.add(pid)
         return pid
 
     @staticmethod
@@ -48,6 +48,7 @@ class Zygote:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # the zygote reaps it; wait until it is really gone
             if not self.alive(pid):
+                self.running.discard(pid)  # its pid may be anyone's from now on
                 return
             time.sleep(0.01)
         raise AssertionError(f"operator {pid} did not end")
@@ -58,7 +59,7 @@ class Zygote:
 
     def close(self) -> None:
         """Whatever happened, leave no operator and no zygote behind."""
-        for pid in self.started:
+        for pid in self.running:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

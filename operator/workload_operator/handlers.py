@@ -377,7 +377,8 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
             runtime.refusals[view.uid] += 1
             refused = creation_failed(view, exc.refusal, str(exc), runtime.clock(), runtime.policy,
                                       failures=runtime.refusals[view.uid])
-            view, retry_at = await apply(view, refused, runtime), refused.recheck_at
+            retry_at = refused.recheck_at  # kept even if the note below meets a conflict
+            view = await apply(view, refused, runtime)
     except Conflict:
         metrics.CONFLICTS.inc()
         fresh = await runtime.kube.get_workload(view)

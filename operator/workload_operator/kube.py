@@ -144,6 +144,8 @@ async def _delete(fn: Any, *args: Any, uid: str, **options: Any) -> dict[str, An
     Returns what the server answered; None when that incarnation is gone already (404, or 409: the name
     now belongs to another object), which is what we wanted.
     """
+    if not uid:  # an empty uid precondition matches nothing: the delete would be taken as "already gone"
+        raise ValueError(f"a delete needs the uid of the object it is meant for: {args}")
     try:
         return _load(await _call(fn, *args, body={"preconditions": {"uid": uid}, **options}))
     except ApiException as exc:

@@ -7,8 +7,9 @@ with the resourceVersion it read, so two candidates never both win). This module
 library leaves open, each for a reason:
 
 - **Release.** The library's elector runs until its lease is lost. ``release()`` stops its renewals and
-  hands the Lease over (no holder, ``leaseDurationSeconds: 1``, as client-go's ``ReleaseOnCancel``), so on
-  SIGTERM the standby takes over at its next retry instead of after the lease duration.
+  hands the Lease over (no holder, as client-go's ``ReleaseOnCancel``; ``leaseDurationSeconds: 1`` for
+  client-go candidates), so on SIGTERM the standby takes over at its next retry instead of after the
+  lease duration.
 - **Losing is at once.** The library notices a lost lease only after ``renew_deadline`` of failed
   renewals; here, seeing another holder in the Lease is enough. Either way ``on_lost`` runs (the
   ``run`` command exits, as controller-runtime does, and the Deployment restarts it as a standby).
@@ -159,9 +160,7 @@ class Elector:
     def release(self) -> bool:
         """Stop renewing and, if this candidate holds the Lease, hand it over; True if it was handed over."""
         with self.guard:  # waits out a renewal in flight; none starts after this
-            self.released = True
-            if not self.leading.is_set():
-                return False
+            self.released = True  # the Lease's holder says whether it is ours (``leading`` is set a moment later)
             api, name, namespace = self.lock.api_instance, self.settings.name, self.settings.namespace
             try:
                 lease = api.read_namespaced_lease(name, namespace)
@@ -174,6 +173,8 @@ class Elector:
                 lease.spec.acquire_time = lease.spec.renew_time = now
                 api.replace_namespaced_lease(name, namespace, lease)
             except ApiException as exc:
+                if exc.status == 404:  # no Lease: nothing held
+                    return False
                 logger.warning("%s: could not release the %s (%s %s); it expires in %ss", self.settings.identity,
                                self.where, exc.status, exc.reason, self.settings.lease_duration)
                 return False

@@ -264,4 +264,5 @@ def test_a_cancel_waiting_for_a_pod_that_never_goes_deletes_it_with_grace_zero()
     assert waiting.actions == () and waiting.recheck_at == later(60)
     forced = decide(running, pod, later(61), policy=policy)
     assert forced.actions == (DeletePod("train-1", "p-1", force=True),) and forced.status is None
+    assert forced.recheck_at == later(91)  # not at once again: the delete needs a moment to show
     assert decide(running, None, later(62), policy=policy).status.state is State.CANCELLED

@@ -877,8 +877,8 @@ class KubeAPIServer(kmock.KubernetesEmulator):
             meta = current['metadata']
             for field, label, why in (('uid', 'UID', 'deleted and then recreated'),
                                       ('resourceVersion', 'ResourceVersion', 'modified')):
-                wanted = (options.get('preconditions') or {}).get(field)  # rest.BeforeDelete
-                if wanted and wanted != meta[field]:
+                wanted = (options.get('preconditions') or {}).get(field)  # rest.BeforeDelete: "" matches nothing
+                if wanted is not None and wanted != meta[field]:
                     raise _conflict(spec, route.name, f'the {label} in the precondition ({wanted}) does not match '
                                     f'the {label} in record ({meta[field]}). The object might have been {why}',
                                     kind=spec.kind)

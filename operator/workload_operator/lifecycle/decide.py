@@ -332,8 +332,14 @@ class _Step:
         return due is not None and self.now >= due
 
     def next_force_due(self) -> datetime.datetime | None:
+        """When to look again at pods going away: the next one's force due time, or, once all are forced, one
+        margin later (a pod with someone else's finalizer outlives even a delete with grace 0)."""
         pods = (*((self.pod,) if self.pod is not None else ()), *self.others)
-        return min((due for p in pods if (due := self.force_due(p)) is not None), default=None)
+        dues = [due for p in pods if (due := self.force_due(p)) is not None]
+        if not dues:
+            return None
+        later = [due for due in dues if due > self.now]
+        return min(later) if later else self.now + datetime.timedelta(seconds=self.policy.force_delete_after)
 
 
 def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
@@ -573,7 +579,7 @@ def creation_failed(view: WorkloadView, refusal: CreationRefusal, message: str, 
     if refusal is CreationRefusal.INVALID:
         return _Step(view, None, now, policy, None).move(State.FAILED, refusal.value, message)
     retry = now + policy.backoff(failures)
-    status = view.status
+    status, message = view.status, truncate(message)
     if (status.reason, status.message) == (refusal.value, message):
         return Decision(recheck_at=retry)
     return Decision(status=status.model_copy(update={"reason": refusal.value, "message": message}),
