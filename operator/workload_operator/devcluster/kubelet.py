@@ -31,9 +31,13 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _env(pod: dict[str, Any]) -> dict[str, str]:
+def _main(pod: dict[str, Any]) -> dict[str, Any]:
     containers = (pod.get("spec") or {}).get("containers") or [{}]
-    return {e["name"]: e.get("value", "") for e in containers[0].get("env") or []}
+    return next((c for c in containers if c.get("name") == "main"), containers[0])
+
+
+def _env(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in _main(pod).get("env") or [] if "name" in e}
 
 
 def _container(image: str, state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
@@ -65,7 +69,7 @@ class SimulatedKubelet:
 
     async def _play(self, pod: dict[str, Any]) -> None:
         name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        main = pod["spec"]["containers"][0]
+        main = _main(pod)
         image, env = main["image"], _env(pod)
         serves = "readinessProbe" in main
         with contextlib.suppress(kubernetes.client.ApiException):  # the pod may be deleted at any time
