@@ -3,11 +3,15 @@ and tests/cluster (a real API server's PodSecurity admission). The fixtures are 
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
+import yaml
 
 from tests.harness import Cluster
 
 pytestmark = pytest.mark.usefixtures("operator")
+EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
 
 PRIVILEGED = {"spec": {"containers": [{"name": "main", "securityContext": {"privileged": True}}]}}
 # What the restricted level asks of every container.
@@ -36,3 +40,31 @@ async def test_a_namespace_that_enforces_restricted_refuses_a_privileged_templat
     await cluster.wait_pod("polite-1")
     await cluster.wait_state("polite", "preparing")
     assert status_writes("root") == 2  # queued, then the refusal shown once (retries write nothing new)
+
+
+async def test_each_examples_pod_carries_what_its_workload_asked_for(cluster: Cluster):
+    examples = {doc["metadata"]["name"]: doc for path in sorted(EXAMPLES.glob("*.yaml"))
+                for doc in yaml.safe_load_all(path.read_text()) if doc}
+    # What the examples' headers say must exist: a real API server refuses a pod whose ServiceAccount does not.
+    await cluster._create_unless_there(cluster.core.create_namespaced_service_account, cluster.namespace,
+                                       {"metadata": {"name": "jupyter"}})
+    for name in ("llm", "notebook", "train-resnet"):
+        await cluster.create_raw(name, examples[name]["spec"], strict=True)
+    llm, notebook, train = [(await cluster.wait_pod(f"{name}-1"))["spec"] for name in ("llm", "notebook", "train-resnet")]
+
+    def main(spec):
+        return next(c for c in spec["containers"] if c["name"] == "main")
+
+    assert llm["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert llm["tolerations"][0]["key"] == "nvidia.com/gpu"
+    volumes = {v["name"]: v for v in llm["volumes"]}
+    assert volumes["hf-cache"]["persistentVolumeClaim"]["claimName"] == "hf-cache"
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Gi"}
+    assert main(llm)["env"][0]["valueFrom"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
+    assert {m["mountPath"] for m in main(llm)["volumeMounts"]} == {"/root/.cache/huggingface", "/dev/shm"}
+    assert notebook["serviceAccountName"] == "jupyter" and notebook["automountServiceAccountToken"] is False
+    assert {m["mountPath"] for m in main(notebook)["volumeMounts"]} == {"/home/jovyan"}
+    assert [c["name"] for c in train["initContainers"]] == ["stage-data"]
+    assert {m["mountPath"] for m in main(train)["volumeMounts"]} == {"/data", "/checkpoints", "/dev/shm"}
+    for spec in (llm, notebook, train):
+        assert not [e for c in spec["containers"] for e in c.get("env") or [] if e["name"].startswith("SIMULATE")]
