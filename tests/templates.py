@@ -8,7 +8,7 @@ import pathlib
 import pytest
 import yaml
 
-from tests.harness import Cluster
+from tests.harness import Cluster, assert_valid_history
 
 pytestmark = pytest.mark.usefixtures("operator")
 EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
@@ -68,3 +68,21 @@ async def test_each_examples_pod_carries_what_its_workload_asked_for(cluster: Cl
     assert {m["mountPath"] for m in main(train)["volumeMounts"]} == {"/data", "/checkpoints", "/dev/shm"}
     for spec in (llm, notebook, train):
         assert not [e for c in spec["containers"] for e in c.get("env") or [] if e["name"].startswith("SIMULATE")]
+
+
+async def test_a_plain_batch_run_through_container_creating_writes_once_per_transition(cluster: Cluster, status_writes):
+    await cluster.create_workload("plain", shmSize="1Gi", template={"metadata": {"labels": {"team": "vision"}}})
+    pod = await cluster.wait_pod("plain-1")
+    assert pod["metadata"]["labels"]["team"] == "vision"
+    await cluster.wait_state("plain", "preparing")
+    creating = {"name": "main", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "",
+                "state": {"waiting": {"reason": "ContainerCreating"}}}
+    await cluster.set_pod_status("plain-1", {"phase": "Pending", "containerStatuses": [creating]})  # routine: not written
+    await cluster.pod_running("plain-1")
+    await cluster.wait_state("plain", "running")
+    await cluster.pod_exited("plain-1", 0)
+    workload = await cluster.wait_state("plain", "completed")
+    transitions = assert_valid_history(workload)
+    assert transitions == [(None, "queued"), ("queued", "preparing"), ("preparing", "running"),
+                           ("running", "collecting"), ("collecting", "completed")]
+    assert status_writes("plain") == len(transitions)
