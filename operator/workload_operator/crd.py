@@ -18,6 +18,7 @@ from workload_operator import GROUP, KIND, PLURAL, VERSION
 from workload_operator.lifecycle.spec import WorkloadSpec
 from workload_operator.lifecycle.states import INITIAL, TERMINAL, TRANSITIONS, where_to
 from workload_operator.lifecycle.status import WorkloadStatus
+from workload_operator.podschema import template_schema
 
 JsonSchema = dict[str, Any]
 
@@ -115,6 +116,11 @@ def cancel_rule() -> JsonSchema:
 def service_rules() -> list[JsonSchema]:
     """The spec rules the pydantic model checks across fields (same messages)."""
     return [
+        # A main container with an image in the template is checked by the operator (InvalidSpec):
+        # a rule that looked through the template's containers would cost too much for the CEL budget.
+        {"rule": "has(self.image) || has(self.template)",
+         "message": "spec.image or a container named main in spec.template.spec.containers is required",
+         "fieldPath": ".image", "reason": "FieldValueRequired"},
         {"rule": "!has(self.type) || self.type != 'service' || has(self.port)",
          "message": "port is required for type: service", "fieldPath": ".port", "reason": "FieldValueRequired"},
         {"rule": "(has(self.type) && self.type == 'service') || !has(self.port)",
@@ -133,6 +139,8 @@ def status_schema() -> JsonSchema:
 def spec_schema() -> JsonSchema:
     schema = _model_schema(WorkloadSpec, "validation")
     schema["x-kubernetes-validations"] = service_rules()
+    # The pod template's schema is generated from the Kubernetes core/v1 types (workload_operator.podschema).
+    schema["properties"]["template"] = template_schema()
     return schema
 
 

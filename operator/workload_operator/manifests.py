@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from workload_operator import GROUP, KIND, VERSION
 from workload_operator.lifecycle.decide import WorkloadView, pod_name, service_name
 from workload_operator.lifecycle.pods import MAIN_CONTAINER
 from workload_operator.lifecycle.spec import WorkloadSpec, WorkloadType
+from workload_operator.lifecycle.template import SHM_PATH, SHM_VOLUME, TERMINATION_MESSAGE_POLICY, main_container
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workload-operator"
@@ -32,41 +34,65 @@ def pod_labels(view: WorkloadView, attempt: int) -> dict[str, str]:
     return labels
 
 
-def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[str, Any]:
-    container: dict[str, Any] = {
-        "name": MAIN_CONTAINER,
-        "image": spec.image,
-        # The last log lines become the termination message when the container fails without writing one.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
+def _main_container(spec: WorkloadSpec) -> dict[str, Any]:
+    """The container named main: the template's own, filled from the short fields (the README's table)."""
+    template = spec.template or {}
+    container = copy.deepcopy(main_container(template) or {"name": MAIN_CONTAINER})
+    # The last log lines become the termination message when the container fails without writing one.
+    container["terminationMessagePolicy"] = TERMINATION_MESSAGE_POLICY
+    if spec.image:
+        container["image"] = spec.image
     if spec.command:
         container["command"] = list(spec.command)
     if spec.args:
         container["args"] = list(spec.args)
     if spec.env:
-        container["env"] = [{"name": e.name, "value": e.value} for e in spec.env]
+        container["env"] = [*(container.get("env") or []), *({"name": e.name, "value": e.value} for e in spec.env)]
     # Quantities as strings, the form the API server itself returns (the official client insists on it).
-    resources = {kind: {name: str(q) for name, q in amounts.items()}
-                 for kind, amounts in spec.resources.model_dump().items() if amounts}
-    if resources:
-        container["resources"] = resources
+    for kind, amounts in spec.resources.model_dump().items():
+        if amounts:
+            container["resources"] = resources = dict(container.get("resources") or {})
+            resources[kind] = {**(resources.get(kind) or {}), **{name: str(q) for name, q in amounts.items()}}
     if spec.type is WorkloadType.SERVICE and spec.port is not None:
-        container["ports"] = [{"name": "http", "containerPort": spec.port}]
-        container["readinessProbe"] = {"httpGet": {"path": spec.readiness_path, "port": spec.port}}
+        if not any(p.get("containerPort") == spec.port for p in container.get("ports") or []):
+            container["ports"] = [*(container.get("ports") or []), {"name": "http", "containerPort": spec.port}]
+        if "readinessProbe" not in container:
+            container["readinessProbe"] = {"httpGet": {"path": spec.readiness_path, "port": spec.port}}
+    return container
+
+
+def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[str, Any]:
+    template = spec.template or {}
+    pod_spec = copy.deepcopy(template.get("spec") or {})
+    containers = pod_spec.get("containers") or []
+    main = _main_container(spec)
+    if any(c.get("name") == MAIN_CONTAINER for c in containers):
+        containers = [main if c.get("name") == MAIN_CONTAINER else c for c in containers]
+    else:
+        containers = [main, *containers]
+    pod_spec["containers"] = containers
+    if spec.shm_size is not None:
+        pod_spec["volumes"] = [*(pod_spec.get("volumes") or []),
+                               {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": str(spec.shm_size)}}]
+        for container in [*(pod_spec.get("initContainers") or []), *containers]:
+            container["volumeMounts"] = [*(container.get("volumeMounts") or []), {"name": SHM_VOLUME, "mountPath": SHM_PATH}]
+    # The operator's own parts come last, so nothing in the template replaces them.
+    pod_spec["restartPolicy"] = "Never"
+    pod_spec["automountServiceAccountToken"] = spec.automount_service_account_token
+    metadata = template.get("metadata") or {}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": pod_name(view.name, attempt),
             "namespace": view.namespace,
-            "labels": pod_labels(view, attempt),
+            "labels": {**(metadata.get("labels") or {}), **pod_labels(view, attempt)},
+            **({"annotations": dict(metadata["annotations"])} if metadata.get("annotations") else {}),
             "ownerReferences": [owner_reference(view)],
         },
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": spec.automount_service_account_token,
-            "containers": [container],
-        },
+        "spec": {"restartPolicy": pod_spec.pop("restartPolicy"),
+                 "automountServiceAccountToken": pod_spec.pop("automountServiceAccountToken"),
+                 "containers": pod_spec.pop("containers"), **pod_spec},
     }
 
 

@@ -37,8 +37,8 @@ def test_a_service_needs_a_port():
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
-    ({}, "spec.image: Field required"),
-    (None, "spec.image: Field required"),
+    ({}, "spec.image or a container named main in spec.template.spec.containers is required"),
+    (None, "spec.image or a container named main in spec.template.spec.containers is required"),
     ({"image": ""}, "spec.image: String should have at least 1 character"),
     ({"image": "has space"}, "spec.image: String should match pattern"),
     ({"image": "x" * 600}, "spec.image: String should have at most 512 characters"),

@@ -45,6 +45,7 @@ import jsonpatch
 import jsonpointer
 import kmock
 
+from workload_operator.devcluster import podsecurity
 from workload_operator.devcluster.tables import (DEFAULT_COLUMNS, EVENT_COLUMNS, POD_COLUMNS, Column, NotAcceptable,
                                                  TableRequest, printer_columns)
 
@@ -760,6 +761,10 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1)
         if spec.group == '' and spec.plural in _VALIDATE_CREATE:
             _VALIDATE_CREATE[spec.plural](spec, obj)
+        if spec.group == '' and spec.plural == 'pods':  # admission: the namespace's Pod Security level
+            namespaces = self._specs['', 'v1', 'namespaces']
+            if refusal := podsecurity.violations(self._current(self._key(namespaces, None, meta['namespace'])), obj):
+                raise ApiError(403, refusal, 'Forbidden', _details(spec, meta['name'], spec.plural))
         # The create strategies: pods/services/namespaces set their own initial status; custom
         # resources with a status subresource drop the status given on create.
         if spec.group == '' and spec.plural in _CREATED_STATUS:

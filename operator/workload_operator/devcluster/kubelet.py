@@ -1,12 +1,16 @@
 """A simulated kubelet: plays the operator's pods through their phases by writing pods/status.
 
 There is no scheduler and no container runtime in a development cluster; this stands in for both,
-for the operator's pods only (selected by label). What a pod does is read from its main
-container's environment, which only this simulation reads (a real kubelet runs the image):
+for the operator's pods only (selected by label). What a pod does is read from the annotations of
+its Workload (the pod's controller owner), which only this simulation reads, so nothing of it reaches a
+real pod:
 
-    SIMULATE_RUN_SECONDS  how long the container runs (default 3); services run until deleted
-    SIMULATE_EXIT_CODE    how it exits (default 0)
-    SIMULATE_RESULT       its termination message (default {"simulated": true})
+    ml.lifecycle.dev/dev-run-seconds  how long the container runs (default 3); services run until deleted
+    ml.lifecycle.dev/dev-exit-code    how it exits (default 0)
+    ml.lifecycle.dev/dev-result       its termination message (default {"simulated": true})
+
+Tests may set the same in the main container's environment instead (SIMULATE_RUN_SECONDS,
+SIMULATE_EXIT_CODE, SIMULATE_RESULT); the Workload's annotations win.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import kubernetes
 
+from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.watching import watch
 from workload_operator.manifests import POD_SELECTOR
 
@@ -31,9 +36,17 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _env(pod: dict[str, Any]) -> dict[str, str]:
+def _main(pod: dict[str, Any]) -> dict[str, Any]:
     containers = (pod.get("spec") or {}).get("containers") or [{}]
-    return {e["name"]: e.get("value", "") for e in containers[0].get("env") or []}
+    return next((c for c in containers if c.get("name") == "main"), containers[0])
+
+
+def _env(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in _main(pod).get("env") or [] if "name" in e}
+
+
+HINTS = {f"{GROUP}/dev-run-seconds": "SIMULATE_RUN_SECONDS", f"{GROUP}/dev-exit-code": "SIMULATE_EXIT_CODE",
+         f"{GROUP}/dev-result": "SIMULATE_RESULT"}
 
 
 def _container(image: str, state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
@@ -43,6 +56,7 @@ def _container(image: str, state: dict[str, Any], ready: bool) -> list[dict[str,
 class SimulatedKubelet:
     def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
         self.core = kubernetes.client.CoreV1Api(api_client)
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = threading.Event()
 
@@ -65,8 +79,8 @@ class SimulatedKubelet:
 
     async def _play(self, pod: dict[str, Any]) -> None:
         name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        main = pod["spec"]["containers"][0]
-        image, env = main["image"], _env(pod)
+        main = _main(pod)
+        image, env = main.get("image", ""), {**_env(pod), **await self._hints(pod)}
         serves = "readinessProbe" in main
         with contextlib.suppress(kubernetes.client.ApiException):  # the pod may be deleted at any time
             await asyncio.sleep(START_DELAY)
@@ -90,6 +104,19 @@ class SimulatedKubelet:
                 "conditions": [{"type": "Ready", "status": "False"}],
                 "containerStatuses": _container(image, terminated, ready=False),
             })
+
+    async def _hints(self, pod: dict[str, Any]) -> dict[str, str]:
+        """The dev hints among the annotations of the pod's Workload, by their SIMULATE_* names."""
+        owner = next((o for o in pod["metadata"].get("ownerReferences") or [] if o.get("controller")), None)
+        if owner is None:
+            return {}
+        try:
+            workload = await asyncio.to_thread(self.custom.get_namespaced_custom_object, GROUP, VERSION,
+                                               pod["metadata"]["namespace"], PLURAL, owner["name"])
+        except kubernetes.client.ApiException:
+            return {}
+        annotations = workload.get("metadata", {}).get("annotations") or {}
+        return {name: annotations[key] for key, name in HINTS.items() if key in annotations}
 
     async def _write(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await asyncio.to_thread(self.core.patch_namespaced_pod_status, name, namespace, {"status": status},

@@ -1,0 +1,69 @@
+"""The pod built from each example, field by field; and nothing in any example's pod is for the simulation."""
+
+import pathlib
+
+import pytest
+import yaml
+
+from workload_operator.lifecycle import parse_spec
+from workload_operator.lifecycle.decide import WorkloadView
+from workload_operator.manifests import pod_manifest
+
+EXAMPLES = {doc["metadata"]["name"]: doc for path in sorted((pathlib.Path(__file__).parents[2] / "examples").glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text()) if doc}
+
+
+def pod_of(name: str) -> dict:
+    example = EXAMPLES[name]
+    view = WorkloadView.from_body({"metadata": {**example["metadata"], "namespace": "ml", "uid": "u-1"}, "spec": {}})
+    return pod_manifest(view, parse_spec(example["spec"]), 1)
+
+
+def container(pod: dict, name: str, group: str = "containers") -> dict:
+    (found,) = [c for c in pod["spec"].get(group, []) if c["name"] == name]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_no_example_pod_carries_simulation_settings(name):
+    pod = pod_of(name)
+    text = yaml.safe_dump(pod)
+    assert "SIMULATE" not in text and "dev-" not in text, text
+
+
+def test_vllm():
+    pod = pod_of("llm")
+    spec, main = pod["spec"], container(pod_of("llm"), "main")
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert spec["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert {"name": "hf-cache", "persistentVolumeClaim": {"claimName": "hf-cache"}} in spec["volumes"]
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in spec["volumes"]
+    assert main["env"] == [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}]
+    assert main["volumeMounts"] == [{"name": "hf-cache", "mountPath": "/root/.cache/huggingface"},
+                                    {"name": "dshm", "mountPath": "/dev/shm"}]
+    assert main["resources"]["limits"] == {"memory": "24Gi", "nvidia.com/gpu": "1"}
+    assert main["readinessProbe"] == {"httpGet": {"path": "/health", "port": 8000}}
+    assert (spec["restartPolicy"], spec["automountServiceAccountToken"]) == ("Never", False)
+
+
+def test_jupyter():
+    pod = pod_of("notebook")
+    spec, main = pod["spec"], container(pod, "main")
+    assert spec["serviceAccountName"] == "jupyter"
+    assert spec["securityContext"] == {"fsGroup": 100}
+    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": "notebook-home"}}]
+    assert main["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan"}]
+    assert main["ports"] == [{"name": "http", "containerPort": 8888}]
+    assert spec["automountServiceAccountToken"] is False
+
+
+def test_training():
+    pod = pod_of("train-resnet")
+    spec, main, stage = pod["spec"], container(pod, "main"), container(pod, "stage-data", "initContainers")
+    assert [v["name"] for v in spec["volumes"]] == ["dataset", "staged", "checkpoints", "dshm"]
+    assert spec["volumes"][0]["persistentVolumeClaim"] == {"claimName": "imagenet", "readOnly": True}
+    assert {"name": "staged", "mountPath": "/staged"} in stage["volumeMounts"]
+    assert main["volumeMounts"] == [{"name": "staged", "mountPath": "/data"}, {"name": "checkpoints", "mountPath": "/checkpoints"},
+                                    {"name": "dshm", "mountPath": "/dev/shm"}]
+    assert spec["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert main["image"] == "ghcr.io/acme/train:1.4" and main["command"] == ["python", "train.py"]
