@@ -299,8 +299,9 @@ async def test_the_active_deadline_fails_and_kills(cluster: Cluster):
 
 async def test_pods_stuck_terminating_on_a_lost_node_do_not_stop_the_workloads_from_ending(cluster: Cluster):
     # Both pods sit on a node whose kubelet never confirms a deletion: graceful deletes never finish by themselves.
-    await cluster.create_workload("web", type="service", port=8080)
-    await cluster.create_workload("train")
+    short_grace = {"spec": {"terminationGracePeriodSeconds": 2}}
+    await cluster.create_workload("web", type="service", port=8080, template=short_grace)
+    await cluster.create_workload("train", template=short_grace)
     for pod in ("web-1", "train-1"):
         await cluster.wait_pod(pod)
         await cluster.bind_pod(pod)
@@ -317,7 +318,7 @@ async def test_pods_stuck_terminating_on_a_lost_node_do_not_stop_the_workloads_f
         return pod if pod and pod["metadata"].get("deletionTimestamp") else None
     await wait_for(lambda: terminating("web-1"), "web-1 to be terminating")
     await wait_for(lambda: terminating("train-1"), "train-1 to be terminating")
-    grace = 30 + 1  # the pod's default grace period, then the tests' --force-delete-after
+    grace = 2 + 1  # the pods' grace period, then the tests' --force-delete-after
 
     web = await cluster.wait_state("web", "failed", timeout=DEADLINE + grace)
     assert web["status"]["reason"] == "TerminationTimeout" and "deleted with grace 0" in web["status"]["message"]

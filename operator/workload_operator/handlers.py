@@ -110,8 +110,9 @@ class Runtime:
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     # Pods the operator created that the pod index has not shown yet, by (namespace, name).
     created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
-    # Creations refused in a row, per workload: the wait before the next try grows with it.
+    # Creations refused in a row, per workload: the wait before the next try grows with it; and that next try.
     refusals: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    create_not_before: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     # Reconciles failed in a row, per workload (a write refused, a bug): the same, for retrying them.
     failures: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     unreadable: set[str] = dataclasses.field(default_factory=set)  # workloads already reported as unreadable
@@ -130,6 +131,7 @@ class Runtime:
         self.unreadable.discard(uid)
         self.written.pop(uid, None)
         self.refusals.pop(uid, None)
+        self.create_not_before.pop(uid, None)
         self.failures.pop(uid, None)
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
@@ -349,10 +351,12 @@ async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Ind
         if view.status.state is State.QUEUED and runtime.policy.limits_admission:
             async with runtime.admission_lock:  # decide and start under one lock: one free slot, one taker
                 stand = admission(view, runtime.views(), runtime.policy)
-                decision = decide(view, pod, runtime.clock(), policy=runtime.policy, admission=stand, others=others)
+                decision = decide(view, pod, runtime.clock(), policy=runtime.policy, admission=stand, others=others,
+                                  create_not_before=runtime.create_not_before.get(uid))
                 view = await _step(view, decision, runtime)
         else:
-            decision = decide(view, pod, runtime.clock(), policy=runtime.policy, others=others)
+            decision = decide(view, pod, runtime.clock(), policy=runtime.policy, others=others,
+                              create_not_before=runtime.create_not_before.get(uid))
             view = await _step(view, decision, runtime)
         if decision.recheck_at is not None:
             runtime.wake_at(uid, decision.recheck_at)
@@ -378,6 +382,8 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
             refused = creation_failed(view, exc.refusal, str(exc), runtime.clock(), runtime.policy,
                                       failures=runtime.refusals[view.uid])
             retry_at = refused.recheck_at  # kept even if the note below meets a conflict
+            if retry_at is not None:  # no creation before then, whatever event comes meanwhile
+                runtime.create_not_before[view.uid] = retry_at
             view = await apply(view, refused, runtime)
     except Conflict:
         metrics.CONFLICTS.inc()
@@ -412,6 +418,7 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 summary = summarize_pod(await kube.create_pod(pod_manifest(view, view.spec, attempt), view.uid))
                 runtime.created_pods[view.namespace, summary.name] = summary
                 runtime.refusals.pop(view.uid, None)
+                runtime.create_not_before.pop(view.uid, None)
             case DeletePod(name=name, uid=pod_uid, force=force):
                 await kube.delete_pod(view.namespace, name, pod_uid, force=force)
             case CreateService():

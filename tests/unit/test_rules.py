@@ -266,3 +266,14 @@ def test_a_cancel_waiting_for_a_pod_that_never_goes_deletes_it_with_grace_zero()
     assert forced.actions == (DeletePod("train-1", "p-1", force=True),) and forced.status is None
     assert forced.recheck_at == later(91)  # not at once again: the delete needs a moment to show
     assert decide(running, None, later(62), policy=policy).status.state is State.CANCELLED
+
+
+def test_no_pod_is_created_again_before_the_backoff_of_a_refusal_whatever_event_comes():
+    queued = view("queued")
+    waiting = decide(queued, None, NOW, create_not_before=later(10))
+    assert not waiting and waiting.recheck_at == later(10)
+    assert decide(queued, None, later(10), create_not_before=later(10)).actions == (CreatePod(1),)
+    vanished = decide(view("preparing"), None, NOW, create_not_before=later(10))  # the recreate waits too
+    assert not vanished and vanished.recheck_at == later(10)
+    cancelled = decide(view("queued", spec={"cancel": True}), None, NOW, create_not_before=later(10))
+    assert cancelled.status.state is State.CANCELLED  # a cancel does not wait for it

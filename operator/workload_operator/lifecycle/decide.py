@@ -288,6 +288,13 @@ class _Step:
     policy: Policy
     admission: Admission | None
     others: tuple[PodSummary, ...] = ()   # the workload's pods of other attempts (e.g. made, never committed)
+    create_not_before: datetime.datetime | None = None  # a refused creation is not tried again before this
+
+    def creation_backoff(self) -> Decision | None:
+        """Wait, when the last creation was refused and its backoff is not over (whatever event comes meanwhile)."""
+        if self.create_not_before is not None and self.now < self.create_not_before:
+            return Decision(recheck_at=self.create_not_before)
+        return None
 
     @property
     def spec(self) -> WorkloadSpec:
@@ -344,14 +351,15 @@ class _Step:
 
 def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
            policy: Policy = Policy(), admission: Admission | None = None,
-           others: tuple[PodSummary, ...] = ()) -> Decision:
+           others: tuple[PodSummary, ...] = (), create_not_before: datetime.datetime | None = None) -> Decision:
     """The next step for ``view`` given its current attempt's ``pod`` (None: no such pod).
 
     ``admission`` says whether a queued workload may start now; None means there is no limit.
     ``others`` are its pods of other attempts: a pod is created before the status that counts it, so
     one may exist that the status never named; stopping or deleting the workload removes them too.
+    ``create_not_before``: the API server refused the last pod or Service; create none before then.
     """
-    step = _Step(view, pod, now, policy, admission, others)
+    step = _Step(view, pod, now, policy, admission, others, create_not_before)
     state = view.status.state
     # A status written by hand that the schema would have refused (only without one): touch nothing.
     if view.status_error:
@@ -426,6 +434,8 @@ def _queued(step: _Step) -> Decision:
         a = step.admission
         return step.note("WaitingForCapacity", f"position {a.position} of {a.queued} in the queue; "
                                                f"{a.active} of {a.limit} workloads active")
+    if (waiting := step.creation_backoff()) is not None:
+        return waiting
     attempt = status.attempts + 1
     name = pod_name(step.view.name, attempt)
     changes: dict[str, Any] = {"attempts": attempt, "run": RunInfo(pod=name)}
@@ -442,6 +452,8 @@ def _preparing(step: _Step) -> Decision:
         if status.attempts >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
                              f"the pod vanished and {status.attempts} of {spec.max_attempts} attempts are used")
+        if (waiting := step.creation_backoff()) is not None:
+            return waiting
         name = pod_name(step.view.name, status.attempts + 1)
         recreated = status.model_copy(update={
             "attempts": status.attempts + 1, "reason": "PodRecreated",
