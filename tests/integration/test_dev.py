@@ -112,7 +112,8 @@ def test_dev_cleans_up_when_its_output_pipe_is_closed(tmp_path):
     folder = announced_folder(seen)
     process.stdout.close()
     assert_stopped_cleanly(process, folder, errors)
-    assert errors.read_text().splitlines()[-2:] == ["stopping (output closed) ...", "stopped; nothing left running"]
+    lines = errors.read_text().splitlines()  # under load kopf may warn of streams it had no time to finish
+    assert "stopping (output closed) ..." in lines and lines[-1] == "stopped; nothing left running"
 
 
 @pytest.mark.skipif(shutil.which("tee") is None, reason="no tee on this machine")
