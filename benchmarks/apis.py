@@ -97,8 +97,12 @@ class CountingProxy:
             if auth["in"] == "header" and auth["value"]:
                 headers[auth["key"]] = auth["value"]
         body = await request.read()
+        # The body goes on as it came, and with the Content-Type it came with or none: the official client sends
+        # its POSTs and DELETEs without one (JSON, to a kube-apiserver), where aiohttp would add its own
+        # `application/octet-stream`, which a kube-apiserver refuses (415 Unsupported Media Type).
         async with self.session.request(request.method, self.upstream + request.path_qs, headers=headers,
-                                        data=body or None, allow_redirects=False) as upstream:
+                                        data=body or None, allow_redirects=False,
+                                        skip_auto_headers=("Content-Type",)) as upstream:
             response = aiohttp.web.StreamResponse(status=upstream.status, headers={
                 k: v for k, v in upstream.headers.items() if k.lower() not in DROPPED_HEADERS | {"content-encoding"}})
             await response.prepare(request)

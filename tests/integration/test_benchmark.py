@@ -8,14 +8,21 @@ is the operator's API traffic per workload, which is exact, and that both ways o
 from __future__ import annotations
 
 import collections
+import datetime
+import json
 
 import aiohttp
+import aiohttp.web
+import kubernetes
 import pytest
 
-from benchmarks.apis import emulated_api, proxied_api
+from benchmarks.apis import CountingProxy, emulated_api, proxied_api
 from benchmarks.lifecycle import PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer
+from workload_operator.kube import Kube
+from workload_operator.lifecycle.decide import WorkloadView
+from tests.harness import write_kubeconfig
 
 SIZE = 3
 # Per workload, beyond the watches: one Event per transition, and what each lifecycle needs.
@@ -63,3 +70,65 @@ async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(ku
                 assert (await response.json())["items"] == [], path
         async with session.get("/api/v1/namespaces") as response:
             assert not [n for n in (await response.json())["items"] if n["metadata"]["name"].startswith("bench-")]
+
+
+# What a kube-apiserver accepts as a request body (k8s.io/apiserver negotiation): no Content-Type means JSON;
+# otherwise one media type it serves, parameters allowed. PATCH takes only the patch types; anything else is 415.
+BODY_TYPES = {"application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "application/cbor"}
+PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+               "application/apply-patch+yaml"}
+
+
+async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accepts_them(tmp_path):
+    """The official client sends its POSTs and DELETEs without a Content-Type (a kube-apiserver reads that as
+    JSON); the proxy must neither add one (aiohttp would say application/octet-stream: 415) nor change the body."""
+    received: list[tuple[str, str, str, bytes]] = []
+
+    async def strict(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        body, content_types = await request.read(), request.headers.getall("Content-Type", [])
+        received.append((request.method, request.path, ",".join(content_types), body))
+        if body:
+            allowed = PATCH_TYPES if request.method == "PATCH" else BODY_TYPES
+            if len(content_types) > 1 or (content_types and content_types[0].split(";")[0].strip() not in allowed):
+                return aiohttp.web.json_response({"kind": "Status", "code": 415, "reason": "UnsupportedMediaType",
+                                                  "message": f"the body of the request was in an unknown format: "
+                                                             f"{content_types}"}, status=415)
+            json.loads(body)
+        return aiohttp.web.json_response(json.loads(body) if request.method == "POST" else {"kind": "Status"},
+                                         status=201 if request.method == "POST" else 200)
+
+    app = aiohttp.web.Application()
+    app.router.add_route("*", "/{path:.*}", strict)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        upstream = write_kubeconfig(tmp_path / "upstream", f"http://127.0.0.1:{runner.addresses[0][1]}")
+        async with CountingProxy(upstream).serving() as url:
+            kube = Kube(kubernetes.client.ApiClient(_configuration(write_kubeconfig(tmp_path / "proxy", url))))
+            view = WorkloadView.from_body({"metadata": {"name": "w", "namespace": "ml", "uid": "u1",
+                                                        "resourceVersion": "1"}, "spec": {"image": "busybox"}})
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w-1", "namespace": "ml"},
+                   "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+            await kube.create_pod(pod, "u1")
+            await kube.post_event(view, reason="Queued", message="(new) → queued", warning=False,
+                                  now=datetime.datetime.now(datetime.UTC))
+            await kube.delete_pod("ml", "w-1", "p1")
+            await kube.add_finalizer(view)
+    finally:
+        await runner.cleanup()
+
+    assert [(method, path) for method, path, _, _ in received] == [
+        ("POST", "/api/v1/namespaces/ml/pods"), ("POST", "/api/v1/namespaces/ml/events"),
+        ("DELETE", "/api/v1/namespaces/ml/pods/w-1"), ("PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/ml/{PLURAL}/w")]
+    assert [content_type for _, _, content_type, _ in received] == ["", "", "", "application/json-patch+json"]
+    assert json.loads(received[0][3]) == pod
+    assert json.loads(received[1][3])["reason"] == "Queued"
+    assert json.loads(received[2][3]) == {"preconditions": {"uid": "p1"}}
+
+
+def _configuration(kubeconfig) -> kubernetes.client.Configuration:
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return configuration
