@@ -40,6 +40,12 @@ class Logged:
     path: str
     watch: bool
     agent: str
+    peer: str = ""  # the client's address and port: one per TCP connection the client opened
+
+
+def _peer(request: aiohttp.web.BaseRequest) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return f"{peer[0]}:{peer[1]}" if peer else ""
 
 
 @dataclasses.dataclass
@@ -52,14 +58,23 @@ class BenchApi:
 
 
 def _from_kmock(request: kmock.Request) -> Logged:
+    raw = request._raw_request
     return Logged(request.method.upper(), request.url.path, request.params.get("watch") in ("true", "1"),
-                  request.headers.get("User-Agent", ""))
+                  request.headers.get("User-Agent", ""), raw.get("peer", "") if raw is not None else "")
+
+
+class _PeerLoggingAPIServer(KubeAPIServer):
+    """The emulator, noting each request's client address while its connection is open (it is gone later)."""
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        raw_request["peer"] = _peer(raw_request)
+        return await super().__call__(raw_request)
 
 
 @contextlib.asynccontextmanager
 async def emulated_api() -> AsyncIterator[BenchApi]:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-bench-"))
-    async with KubeAPIServer() as api, kmock.Server(api):
+    async with _PeerLoggingAPIServer() as api, kmock.Server(api):
         api.register_crd(yaml.safe_load(crd.render()))  # the emulator has no apiextensions API
         url = str(api.url).rstrip("/")
         yield BenchApi(url, write_kubeconfig(folder / "kubeconfig", url, "bench"),
@@ -88,8 +103,8 @@ class CountingProxy:
         return context
 
     async def _forward(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        self.requests.append(Logged(request.method.upper(), request.path,
-                                    request.query.get("watch") in ("true", "1"), request.headers.get("User-Agent", "")))
+        self.requests.append(Logged(request.method.upper(), request.path, request.query.get("watch") in ("true", "1"),
+                                    request.headers.get("User-Agent", ""), _peer(request)))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED_HEADERS}
         headers["Accept-Encoding"] = "identity"  # else aiohttp asks for gzip, and bodies would pass on compressed
         # The official client's own auth settings (its hook refreshes the tokens of exec plugins).

@@ -81,6 +81,7 @@ class Run:
     size: int
     unrelated: int = 0
     one_at_a_time: bool = False
+    baseline: bool = False  # the operator of --baseline, not this checkout's
     latencies: list[float] = field(default_factory=list)
     round_trips: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -90,11 +91,13 @@ class Run:
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     stop_seconds: float = 0.0
+    connections: int = 0  # distinct TCP connections the operator opened to the API (watches included)
 
     @property
     def label(self) -> str:
         label = f"{self.size} one at a time" if self.one_at_a_time else f"{self.size} at once"
-        return label + (f", {self.unrelated} unrelated pods" if self.unrelated else "")
+        return label + (f", {self.unrelated} unrelated pods" if self.unrelated else "") + (
+            " (baseline)" if self.baseline else "")
 
 
 class Driver:
@@ -312,7 +315,9 @@ async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: fl
 
 
 def count_requests(run: Run, api: BenchApi, first: int) -> None:
-    """The operator's requests from index ``first`` of the API's log on, but for watches and lists."""
+    """The operator's requests from index ``first`` of the API's log on, but for watches and lists; and the
+    TCP connections it used from its start (each request's client address and port, as the API saw it)."""
+    run.connections = len({r.peer for r in api.log(0) if r.agent.startswith(OPERATOR_AGENTS) and r.peer})
     for request in api.log(first):
         route = parse_resource_path(request.path)
         if not request.agent.startswith(OPERATOR_AGENTS) or route is None:
@@ -361,8 +366,9 @@ async def stop(operator: subprocess.Popen[bytes], grace: float = 30) -> float:
 
 
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
-                  one_at_a_time: bool = False) -> Run:
-    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time)
+                  one_at_a_time: bool = False, baseline: pathlib.Path | None = None) -> Run:
+    """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead."""
+    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time, baseline=baseline is not None)
     namespace = "bench-" + uuid.uuid4().hex[:6]
     log = api.kubeconfig.with_name(f"operator-{namespace}.log")
     async with aiohttp.ClientSession() as session:
@@ -377,6 +383,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         run.round_trips = await asyncio.wait_for(bare_round_trips(driver, 200), 120)
         watches = await driver.watch(api)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}  # not in-cluster
+        if baseline is not None:  # ahead of the installed package on the operator's sys.path
+            environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
         with log.open("wb") as stderr:
             operator = subprocess.Popen(
                 [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
@@ -426,15 +434,15 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 def table(runs: list[Run]) -> str:
     head = ("| mode | workloads | transitions | status writes / transition | other requests / transition | "
             "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | operator CPU (s) | "
-            "operator peak RSS (MB) | stop after SIGTERM (s) |")
-    lines = [head, "|" + " --- |" * 12]
+            "CPU per lifecycle (ms) | operator peak RSS (MB) | operator TCP connections | stop after SIGTERM (s) |")
+    lines = [head, "|" + " --- |" * 14]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
         lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
                      f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
-                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | "
-                     f"{r.peak_rss_mb:.0f} | {r.stop_seconds:.1f} |")
+                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.cpu_seconds / r.size * 1000:.1f} | "
+                     f"{r.peak_rss_mb:.0f} | {r.connections} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -442,23 +450,23 @@ def breakdown(runs: list[Run]) -> str:
     """The other requests, per workload, once per mode (they do not depend on N)."""
     lines, done = ["Other requests of the operator, per workload:"], set()
     for r in runs:
-        if r.mode not in done and not r.unrelated:
-            done.add(r.mode)
+        if (r.mode, r.baseline) not in done and not r.unrelated:
+            done.add((r.mode, r.baseline))
             per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
-            lines.append(f"- {r.mode}: {per}")
+            lines.append(f"- {r.mode}{' (baseline)' if r.baseline else ''}: {per}")
     return "\n".join(lines)
 
 
 def growth(runs: list[Run]) -> str:
     """How throughput, CPU per transition and memory change from the smallest N to the largest, per mode."""
     lines = []
-    for mode in dict.fromkeys(r.mode for r in runs):
-        swept = sorted((r for r in runs if r.mode == mode and not r.one_at_a_time and not r.unrelated),
-                       key=lambda r: r.size)
+    for mode, baseline in dict.fromkeys((r.mode, r.baseline) for r in runs):
+        swept = sorted((r for r in runs if r.mode == mode and r.baseline == baseline and not r.one_at_a_time
+                        and not r.unrelated), key=lambda r: r.size)
         if len(swept) < 2:
             continue
         low, high = swept[0], swept[-1]
-        lines.append(f"- {mode}, {low.size} → {high.size} workloads: transitions/s ×"
+        lines.append(f"- {mode}{' (baseline)' if baseline else ''}, {low.size} → {high.size} workloads: transitions/s ×"
                      f"{(high.transitions / high.seconds) / (low.transitions / low.seconds):.2f}, CPU per transition ×"
                      f"{(high.cpu_seconds / high.transitions) / (low.cpu_seconds / low.transitions):.2f}, peak RSS ×"
                      f"{high.peak_rss_mb / low.peak_rss_mb:.2f} (+{(high.peak_rss_mb - low.peak_rss_mb) / (high.size - low.size) * 1024:.0f} kB per workload)")
@@ -472,13 +480,15 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     plan = [("batch", args.one_at_a_time, 0, True)] if args.one_at_a_time else []
     plan += [(mode, size, 0, False) for mode in modes for size in sizes]
     plan += [("batch", sizes[0], args.unrelated_pods, False)] if args.unrelated_pods else []
-    for mode, size, unrelated, one_at_a_time in plan:
+    # With --baseline, each row runs twice, the baseline's operator first, so the two are measured side by side.
+    versions = [args.baseline, None] if args.baseline else [None]
+    for (mode, size, unrelated, one_at_a_time), baseline in ((row, v) for row in plan for v in versions):
         started, what = time.monotonic(), f"{mode}, {size}{' one at a time' if one_at_a_time else ''}, " \
-                                          f"{unrelated} unrelated pods"
+                                          f"{unrelated} unrelated pods{' (baseline)' if baseline else ''}"
         try:
             async with api_for(args.kubeconfig) as api:
                 description = api.description
-                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
+                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -502,6 +512,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="first, N batch workloads one after another: the reaction without load "
                              "(default %(default)s; 0: skip)")
     parser.add_argument("--kubeconfig", type=pathlib.Path, help="a real API server's (default: the emulated API)")
+    parser.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
+                        help="also run each row with the operator package in DIR (another version's, e.g. from "
+                             "`git archive REV operator | tar -x -C /tmp/base`: DIR=/tmp/base/operator), just before "
+                             "this checkout's: a comparison measured side by side")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take (default %(default)s)")
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):
