@@ -43,6 +43,9 @@ class Logged:
     peer: str = ""  # the client's address and port: one per TCP connection the client opened
 
 
+PEER = aiohttp.web.RequestKey("peer", str)
+
+
 def _peer(request: aiohttp.web.BaseRequest) -> str:
     peer = request.transport.get_extra_info("peername") if request.transport is not None else None
     return f"{peer[0]}:{peer[1]}" if peer else ""
@@ -60,14 +63,14 @@ class BenchApi:
 def _from_kmock(request: kmock.Request) -> Logged:
     raw = request._raw_request
     return Logged(request.method.upper(), request.url.path, request.params.get("watch") in ("true", "1"),
-                  request.headers.get("User-Agent", ""), raw.get("peer", "") if raw is not None else "")
+                  request.headers.get("User-Agent", ""), raw.get(PEER, "") if raw is not None else "")
 
 
 class _PeerLoggingAPIServer(KubeAPIServer):
     """The emulator, noting each request's client address while its connection is open (it is gone later)."""
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        raw_request["peer"] = _peer(raw_request)
+        raw_request[PEER] = _peer(raw_request)
         return await super().__call__(raw_request)
 
 
