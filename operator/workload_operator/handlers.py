@@ -217,6 +217,12 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
             raise kopf.PermanentError(f"cannot serve metrics on port {port}: {exc}") from None
 
 
+@kopf.on.cleanup()
+async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if (runtime := getattr(memo, "runtime", None)) is not None:
+        await runtime.kube.close()
+
+
 @kopf.index(GROUP, VERSION, PLURAL)
 def workloads_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, WorkloadView]:
     return {uid: WorkloadView.from_body(body)}

@@ -1,7 +1,9 @@
 """All of the operator's own Kubernetes API calls (kopf does the watching).
 
-Uses the official client, which is synchronous: each call runs in a worker thread so
-the event loop keeps serving watch events. Nothing here decides anything.
+The calls go out on the event loop over one aiohttp session, on keep-alive connections (as kopf's
+watches do): no worker thread per call, no new connection (and TLS handshake) per request. The official
+client's Configuration still reads the credentials (kubeconfig, in-cluster, token refresh hooks), and
+its ApiException still carries the API's refusals. Nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import datetime
 import json
 import logging
 import os
+import ssl
 from typing import Any
 
+import aiohttp
 import kubernetes
-import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
@@ -24,6 +27,8 @@ from workload_operator.lifecycle.status import WorkloadStatus
 
 JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
+CONNECTIONS = 32   # at most this many requests at once, each on a kept-alive connection
+TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)  # a call that hangs fails (Transient) and is retried
 logger = logging.getLogger(__name__)
 
 
@@ -70,8 +75,8 @@ def load_configuration() -> kubernetes.client.Configuration:
     return configuration
 
 
-def _load(response: Any) -> dict[str, Any]:
-    return json.loads(response.data) if response.data else {}
+def _load(data: bytes) -> dict[str, Any]:
+    return json.loads(data) if data else {}
 
 
 def _field_causes(exc: ApiException) -> list[Any]:
@@ -84,17 +89,17 @@ def _field_causes(exc: ApiException) -> list[Any]:
 
 
 async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run one client call in a worker thread; transient failures become Transient, the rest pass through."""
+    """Run one API call; transient failures become Transient, the rest pass through."""
     try:
-        return await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
+        return await fn(*args, **kwargs)
     except ApiException as exc:
         metrics.API_ERRORS.labels(fn.__name__, str(exc.status)).inc()
         if exc.status == 429 or exc.status >= 500 or exc.status == 0:
             raise Transient(f"{exc.status} {exc.reason}") from exc
         raise
-    except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # connection refused, reset, timed out
         metrics.API_ERRORS.labels(fn.__name__, "connection").inc()
-        raise Transient(str(exc)) from exc
+        raise Transient(str(exc) or type(exc).__name__) from exc
 
 
 def _message(exc: ApiException) -> str:
@@ -152,11 +157,138 @@ async def _delete(fn: Any, *args: Any, uid: str) -> dict[str, Any] | None:
         return None
 
 
+def _ssl_context(config: kubernetes.client.Configuration) -> ssl.SSLContext | bool:
+    """The TLS settings of the client's Configuration (its CA, client certificate, verification) for aiohttp."""
+    if not config.host.startswith("https:"):
+        return False
+    context = ssl.create_default_context(cafile=config.ssl_ca_cert or None)
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file or None)
+    if not config.verify_ssl:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    elif config.assert_hostname is False:
+        context.check_hostname = False
+    return context
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+class _Http:
+    """One aiohttp session per event loop: every call on a kept-alive connection, and each response read whole
+    (a response left unread is a connection that cannot be used again)."""
+
+    def __init__(self, config: kubernetes.client.Configuration) -> None:
+        self.config = config
+        self.base = config.host.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.config), limit=CONNECTIONS, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, headers={
+                "User-Agent": USER_AGENT, "Accept": "application/json"})  # the agent: ours, in audit logs (and tests)
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed and self._loop is asyncio.get_running_loop():
+            await self._session.close()
+        self._session = None
+
+    async def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
+                      timeout: float | None = None, **query: Any) -> bytes:
+        """The response's body; an ApiException for a refusal (4xx, 5xx), aiohttp's errors for connection trouble."""
+        headers = {auth["key"]: auth["value"] for auth in self.config.auth_settings().values()
+                   if auth["in"] == "header" and auth["value"]}  # its hook refreshes expiring tokens
+        data = None
+        if body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), content_type
+        params = {_camel(key): str(value) for key, value in query.items() if value is not None}
+        async with self.session().request(
+                method, self.base + path, data=data, headers=headers, params=params or None,
+                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+                server_hostname=self.config.tls_server_name or None) as response:
+            content = await response.read()
+            if response.status >= 400:
+                raise ApiException(status=response.status, reason=response.reason,
+                                   body=content.decode("utf-8", "replace"))
+            return content
+
+
+class _CustomObjects:
+    """The calls of the official client's CustomObjectsApi that the operator makes, by the same names and
+    arguments (the metrics name operations by them), over ``_Http``."""
+
+    def __init__(self, http: _Http) -> None:
+        self.http = http
+
+    async def get_api_resources(self, group: str, version: str, timeout: float | None = None) -> bytes:
+        return await self.http.request("GET", f"/apis/{group}/{version}", timeout=timeout)
+
+    async def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str,
+                                           name: str) -> bytes:
+        return await self.http.request("GET", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+
+    async def patch_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str,
+                                            body: Any, _content_type: str) -> bytes:
+        return await self.http.request("PATCH", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+                                       body, content_type=_content_type)
+
+    async def patch_namespaced_custom_object_status(self, group: str, version: str, namespace: str, plural: str,
+                                                   name: str, body: Any, _content_type: str) -> bytes:
+        return await self.http.request(
+            "PATCH", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/status", body,
+            content_type=_content_type)
+
+    async def delete_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str,
+                                             body: Any = None, **query: Any) -> bytes:
+        return await self.http.request("DELETE", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+                                       body, **query)
+
+
+class _CoreV1:
+    """The calls of the official client's CoreV1Api that the operator makes, by the same names and arguments."""
+
+    def __init__(self, http: _Http) -> None:
+        self.http = http
+
+    async def create_namespaced_pod(self, namespace: str, body: Any) -> bytes:
+        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/pods", body)
+
+    async def read_namespaced_pod(self, name: str, namespace: str) -> bytes:
+        return await self.http.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    async def delete_namespaced_pod(self, name: str, namespace: str, body: Any = None, **query: Any) -> bytes:
+        return await self.http.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", body, **query)
+
+    async def create_namespaced_service(self, namespace: str, body: Any) -> bytes:
+        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/services", body)
+
+    async def read_namespaced_service(self, name: str, namespace: str) -> bytes:
+        return await self.http.request("GET", f"/api/v1/namespaces/{namespace}/services/{name}")
+
+    async def delete_namespaced_service(self, name: str, namespace: str, body: Any = None, **query: Any) -> bytes:
+        return await self.http.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}", body, **query)
+
+    async def create_namespaced_event(self, namespace: str, body: Any) -> bytes:
+        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/events", body)
+
+
 class Kube:
     def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self.api_client = api_client
-        self.custom = kubernetes.client.CustomObjectsApi(api_client)
-        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.api_client = api_client  # the official client, for what runs outside the event loop (leader election)
+        self.http = _Http(api_client.configuration)
+        self.custom = _CustomObjects(self.http)
+        self.core = _CoreV1(self.http)
+
+    async def close(self) -> None:
+        """Close the connections (at shutdown)."""
+        await self.http.close()
 
     @classmethod
     def from_environment(cls) -> Kube:
@@ -185,17 +317,16 @@ class Kube:
         """Fail with one clear line when the API server is unreachable or does not serve Workloads."""
         host = self.api_client.configuration.host
         try:
-            response = _load(await asyncio.to_thread(
-                self.custom.get_api_resources, GROUP, VERSION, _preload_content=False, _request_timeout=10,
-            ))
+            response = _load(await self.custom.get_api_resources(GROUP, VERSION, timeout=10))
         except ApiException as exc:
             if exc.status == 404:
                 raise NotReady(f"the Workload CRD is not installed at {host}: "
                                "run `workload-operator crd | kubectl apply -f -`") from None
             raise NotReady(f"the Kubernetes API at {host} answered {exc.status} {exc.reason}") from None
-        except Exception as exc:  # urllib3 wraps connection failures in many types
-            why = getattr(exc, "reason", None) or exc  # urllib3's MaxRetryError keeps the cause in .reason
-            raise NotReady(f"cannot reach the Kubernetes API at {host}: {why}") from None
+        except Exception as exc:  # connection refused, no such host, TLS, timed out
+            raise NotReady(f"cannot reach the Kubernetes API at {host}: {exc or type(exc).__name__}") from None
+        finally:
+            await self.http.close()  # its own loop, as `workload-operator run` checks before kopf starts
         if not any(r.get("name") == PLURAL for r in response.get("resources", [])):
             raise NotReady(f"the Workload CRD is not installed at {host}: "
                            "run `workload-operator crd | kubectl apply -f -`")

@@ -7,6 +7,7 @@ is the operator's API traffic per workload, which is exact, and that both ways o
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime
 import json
@@ -81,7 +82,8 @@ PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json", "a
 
 async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accepts_them(tmp_path):
     """The official client sends its POSTs and DELETEs without a Content-Type (a kube-apiserver reads that as
-    JSON); the proxy must neither add one (aiohttp would say application/octet-stream: 415) nor change the body."""
+    JSON); the proxy must neither add one (aiohttp would say application/octet-stream: 415) nor change the body.
+    The operator's own client says JSON; both pass."""
     received: list[tuple[str, str, str, bytes]] = []
 
     async def strict(request: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -106,7 +108,8 @@ async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accep
     try:
         upstream = write_kubeconfig(tmp_path / "upstream", f"http://127.0.0.1:{runner.addresses[0][1]}")
         async with CountingProxy(upstream).serving() as url:
-            kube = Kube(kubernetes.client.ApiClient(_configuration(write_kubeconfig(tmp_path / "proxy", url))))
+            api_client = kubernetes.client.ApiClient(_configuration(write_kubeconfig(tmp_path / "proxy", url)))
+            kube = Kube(api_client)
             view = WorkloadView.from_body({"metadata": {"name": "w", "namespace": "ml", "uid": "u1",
                                                         "resourceVersion": "1"}, "spec": {"image": "busybox"}})
             pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w-1", "namespace": "ml"},
@@ -116,16 +119,23 @@ async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accep
                                   now=datetime.datetime.now(datetime.UTC))
             await kube.delete_pod("ml", "w-1", "p1")
             await kube.add_finalizer(view)
+            await kube.close()
+            official = kubernetes.client.CoreV1Api(api_client)
+            await asyncio.to_thread(official.create_namespaced_pod, "other", pod, _preload_content=False)
+            await asyncio.to_thread(official.delete_namespaced_pod, "w-1", "other", body={"preconditions": {"uid": "p1"}},
+                                    _preload_content=False)
     finally:
         await runner.cleanup()
 
-    assert [(method, path) for method, path, _, _ in received] == [
-        ("POST", "/api/v1/namespaces/ml/pods"), ("POST", "/api/v1/namespaces/ml/events"),
-        ("DELETE", "/api/v1/namespaces/ml/pods/w-1"), ("PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/ml/{PLURAL}/w")]
-    assert [content_type for _, _, content_type, _ in received] == ["", "", "", "application/json-patch+json"]
-    assert json.loads(received[0][3]) == pod
-    assert json.loads(received[1][3])["reason"] == "Queued"
-    assert json.loads(received[2][3]) == {"preconditions": {"uid": "p1"}}
+    sent = {(method, path): (content_type, json.loads(body)) for method, path, content_type, body in received}
+    assert len(sent) == len(received) == 6
+    assert sent[("POST", "/api/v1/namespaces/ml/pods")] == ("application/json", pod)
+    assert sent[("POST", "/api/v1/namespaces/ml/events")][1]["reason"] == "Queued"
+    assert sent[("DELETE", "/api/v1/namespaces/ml/pods/w-1")] == ("application/json", {"preconditions": {"uid": "p1"}})
+    assert sent[("PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/ml/{PLURAL}/w")][0] == "application/json-patch+json"
+    # The official client's, with no Content-Type: none added on the way.
+    assert sent[("POST", "/api/v1/namespaces/other/pods")] == ("", pod)
+    assert sent[("DELETE", "/api/v1/namespaces/other/pods/w-1")] == ("", {"preconditions": {"uid": "p1"}})
 
 
 def _configuration(kubeconfig) -> kubernetes.client.Configuration:
