@@ -3,7 +3,8 @@
 The calls go out on the event loop over one aiohttp session, on keep-alive connections (as kopf's
 watches do): no worker thread per call, no new connection (and TLS handshake) per request. The official
 client's Configuration still reads the credentials (kubeconfig, in-cluster, token refresh hooks), and
-its ApiException still carries the API's refusals. Nothing here decides anything.
+its ApiException still carries the API's refusals. Events are posted in the background, in order per
+workload, so that recording a transition never delays the next one. Nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
 CONNECTIONS = 32   # at most this many requests at once, each on a kept-alive connection
 TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)  # a call that hangs fails (Transient) and is retried
+EVENT_SENDERS = 4  # Events posted at once; one workload's always by the same sender, so in order
 logger = logging.getLogger(__name__)
 
 
@@ -285,9 +287,16 @@ class Kube:
         self.http = _Http(api_client.configuration)
         self.custom = _CustomObjects(self.http)
         self.core = _CoreV1(self.http)
+        self._events: list[asyncio.Queue[dict[str, Any]]] = []  # Events to post, by sender
+        self._senders: list[asyncio.Task[None]] = []
 
     async def close(self) -> None:
-        """Close the connections (at shutdown)."""
+        """At shutdown: post the Events still queued, then close the connections."""
+        await self.flush()
+        for sender in self._senders:
+            sender.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._events, self._senders = [], []
         await self.http.close()
 
     @classmethod
@@ -411,7 +420,9 @@ class Kube:
     # --- Events -----------------------------------------------------------------------------------
 
     async def post_event(self, view: WorkloadView, *, reason: str, message: str, warning: bool, now: datetime.datetime) -> None:
-        """A Kubernetes Event on the Workload (shown by `kubectl describe`); a failure here is logged, not raised."""
+        """A Kubernetes Event on the Workload (shown by `kubectl describe`), stamped ``now``: queued and posted in the
+        background, in order for each workload, so that it never delays the next step; ``flush`` waits for it. A
+        failure to post is logged, not raised."""
         stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "metadata": {"generateName": f"{view.name}.", "namespace": view.namespace},
@@ -421,7 +432,27 @@ class Kube:
             "source": {"component": "workload-operator"}, "reportingComponent": "workload-operator",
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
         }
+        if not self._senders:
+            self._events = [asyncio.Queue() for _ in range(EVENT_SENDERS)]
+            self._senders = [asyncio.create_task(self._send(queue)) for queue in self._events]
+        self._events[hash(view.uid) % EVENT_SENDERS].put_nowait(body)
+
+    async def _send(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            body = await queue.get()
+            involved = body["involvedObject"]
+            try:
+                await _call(self.core.create_namespaced_event, involved["namespace"], body)
+            except Exception as exc:
+                logger.warning("could not post the event %s on %s/%s: %s", body["reason"], involved["namespace"],
+                               involved["name"], exc)
+            finally:
+                queue.task_done()
+
+    async def flush(self, timeout: float = 10) -> None:
+        """Wait until the Events queued so far are posted (or could not be), ``timeout`` seconds at most."""
         try:
-            await _call(self.core.create_namespaced_event, view.namespace, body)
-        except Exception as exc:
-            logger.warning("could not post the event %s on %s/%s: %s", reason, view.namespace, view.name, exc)
+            await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._events)), timeout)
+        except TimeoutError:
+            left = sum(queue.qsize() for queue in self._events)
+            logger.warning("%d events not posted within %ss of stopping: dropped", left, timeout)

@@ -119,7 +119,7 @@ async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accep
                                   now=datetime.datetime.now(datetime.UTC))
             await kube.delete_pod("ml", "w-1", "p1")
             await kube.add_finalizer(view)
-            await kube.close()
+            await kube.close()  # the Event is posted in the background: it is out once this returns
             official = kubernetes.client.CoreV1Api(api_client)
             await asyncio.to_thread(official.create_namespaced_pod, "other", pod, _preload_content=False)
             await asyncio.to_thread(official.delete_namespaced_pod, "w-1", "other", body={"preconditions": {"uid": "p1"}},
