@@ -92,6 +92,8 @@ class Run:
     peak_rss_mb: float = 0.0
     stop_seconds: float = 0.0
     connections: int = 0  # distinct TCP connections the operator opened to the API (watches included)
+    held_kb: float = 0.0  # RSS per Workload of an operator restarted with the N finished Workloads, over an idle one's
+    restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
 
     @property
     def label(self) -> str:
@@ -279,11 +281,11 @@ async def bare_round_trips(driver: Driver, samples: int) -> list[float]:
     return times
 
 
-async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
-    """Until the operator watches Workloads and pods (it has started), or fail."""
+async def operator_watching(api: BenchApi, timeout: float = 60, since: int = 0) -> None:
+    """Until the operator watches Workloads and pods (it has started: watches from log index ``since`` on), or fail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        watched = {route.plural for r in api.log(0) if r.agent.startswith("kopf/") and r.watch
+        watched = {route.plural for r in api.log(since) if r.agent.startswith("kopf/") and r.watch
                    and (route := parse_resource_path(r.path)) is not None}
         if {PLURAL, "pods"} <= watched:
             return
@@ -291,12 +293,12 @@ async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
     raise RuntimeError(f"the operator did not start watching within {timeout:.0f} s")
 
 
-def process_usage(pid: int) -> tuple[float, float]:
-    """(CPU seconds, peak RSS in MB) of a live process, from /proc."""
+def process_usage(pid: int, memory: str = "VmHWM") -> tuple[float, float]:
+    """(CPU seconds, peak RSS in MB) of a live process, from /proc; ``memory="VmRSS"``: its RSS now."""
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    memory = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines())
-    return cpu, int(memory["VmHWM"].split()[0]) / 1024
+    fields = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines())
+    return cpu, int(fields[memory].split()[0]) / 1024
 
 
 async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: float = 300) -> None:
@@ -385,19 +387,23 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}  # not in-cluster
         if baseline is not None:  # ahead of the installed package on the operator's sys.path
             environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
-        with log.open("wb") as stderr:
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
-                 "--metrics-port", "0", "--backoff", "0", "--no-leader-elect"],  # one replica: its own cost only
-                env={**environment, "KUBECONFIG": str(api.kubeconfig)},
-                stdout=subprocess.DEVNULL, stderr=stderr,
-            )
+
+        def start_operator() -> subprocess.Popen[bytes]:
+            with log.open("ab") as stderr:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
+                     "--metrics-port", "0", "--backoff", "0", "--no-leader-elect"],  # one replica: its own cost only
+                    env={**environment, "KUBECONFIG": str(api.kubeconfig)},
+                    stdout=subprocess.DEVNULL, stderr=stderr,
+                )
+
+        operator = start_operator()
         exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
         lifecycles: list[asyncio.Task[None]] = []
         try:
             await operator_watching(api)
             first = len(api.log(0))
-            cpu_at_start, _ = process_usage(operator.pid)
+            cpu_at_start, idle_rss_mb = process_usage(operator.pid, "VmRSS")
             started = time.perf_counter()
             for i in range(size):
                 lifecycles.append(asyncio.create_task(driver.lifecycle(f"w{i}", mode)))
@@ -409,6 +415,19 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             count_requests(run, api, first)
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
+            # Memory per Workload held: a new operator finds the N finished Workloads (and their pods), lists them
+            # and has nothing to do; its RSS once settled, over the idle RSS of the first one, per Workload.
+            run.stop_seconds = await stop(operator)
+            await exited
+            restart = len(api.log(0))
+            operator = start_operator()
+            exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
+            await operator_watching(api, since=restart)
+            await settled(api, operator.pid)
+            run.held_kb = (process_usage(operator.pid, "VmRSS")[1] - idle_rss_mb) * 1024 / size
+            run.restart_writes = sum(1 for r in api.log(restart) if r.agent.startswith(OPERATOR_AGENTS)
+                                     and (route := parse_resource_path(r.path)) is not None
+                                     and not (r.method == "GET" and route.name is None))
         except BaseException:
             tail = log.read_text(errors="replace").splitlines()[-20:]
             print(f"the operator's last log lines ({log}):\n" + "\n".join(tail), file=sys.stderr)
@@ -422,7 +441,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
                     await clean_up(driver, size, unrelated)
                 except Exception as exc:
                     print(f"warning: could not clean up namespace {namespace}: {exc!r}", file=sys.stderr)
-            run.stop_seconds = await stop(operator)
+            stopped = await stop(operator)
+            run.stop_seconds = run.stop_seconds or stopped
             await exited
     run.latencies = driver.latencies
     run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
@@ -434,15 +454,16 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 def table(runs: list[Run]) -> str:
     head = ("| mode | workloads | transitions | status writes / transition | other requests / transition | "
             "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | operator CPU (s) | "
-            "CPU per lifecycle (ms) | operator peak RSS (MB) | operator TCP connections | stop after SIGTERM (s) |")
-    lines = [head, "|" + " --- |" * 14]
+            "CPU per lifecycle (ms) | operator peak RSS (MB) | memory per Workload held (kB) | "
+            "operator TCP connections | stop after SIGTERM (s) |")
+    lines = [head, "|" + " --- |" * 15]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
         lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
                      f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
                      f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.cpu_seconds / r.size * 1000:.1f} | "
-                     f"{r.peak_rss_mb:.0f} | {r.connections} | {r.stop_seconds:.1f} |")
+                     f"{r.peak_rss_mb:.0f} | {r.held_kb:.1f} | {r.connections} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -454,6 +475,8 @@ def breakdown(runs: list[Run]) -> str:
             done.add((r.mode, r.baseline))
             per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
             lines.append(f"- {r.mode}{' (baseline)' if r.baseline else ''}: {per}")
+    restarted = ", ".join(f"{r.label}: {r.restart_writes}" for r in runs)
+    lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     triggers = {"batch": 2, "service": 2, "worker-loss": 4}[mode]  # writes timed per workload
     assert len(run.latencies) == SIZE * triggers
     assert len(run.round_trips) == 200 and run.peak_rss_mb > 0 and run.connections > 0
+    assert run.restart_writes == 0  # an operator restarted with nothing to do writes nothing
 
 
 async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(kube_api: KubeAPIServer, kubeconfig):
