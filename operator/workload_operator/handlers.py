@@ -223,9 +223,18 @@ async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runtime.kube.close()
 
 
+def own_echo(body: kopf.Body, uid: str, memo: kopf.Memo) -> WorkloadView | None:
+    """The view made from the answer to our own last write, when ``body`` is the watch's echo of that write (the
+    same resourceVersion): it is that same object, already parsed, and already decided from."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    ours = runtime.written.get(uid) if runtime is not None else None
+    version = (body.get("metadata") or {}).get("resourceVersion")
+    return ours if ours is not None and version and ours.resource_version == version else None
+
+
 @kopf.index(GROUP, VERSION, PLURAL)
-def workloads_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, WorkloadView]:
-    return {uid: WorkloadView.from_body(body)}
+def workloads_by_uid(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> dict[str, WorkloadView]:
+    return {uid: own_echo(body, uid, memo) or WorkloadView.from_body(body)}  # one parse, one object, per write
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
@@ -243,12 +252,14 @@ def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[Pod
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def on_workload_event(type: str, uid: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
+async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
                             pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
     if type == "DELETED":
         runtime.forget(uid)
+        return
+    if own_echo(body, uid, memo) is not None:  # the reconcile that wrote it went on from it until nothing was left
         return
     await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
 
