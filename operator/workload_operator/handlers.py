@@ -259,7 +259,10 @@ async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Mem
     if type == "DELETED":
         runtime.forget(uid)
         return
-    if own_echo(body, uid, memo) is not None:  # the reconcile that wrote it went on from it until nothing was left
+    # The echo of our own write: the reconcile that wrote it went on from it until nothing was left. Not so for
+    # a workload waiting for admission: its place depends on the others' (who came since), so it decides again.
+    echo = own_echo(body, uid, memo)
+    if echo is not None and not (echo.status.state is State.QUEUED and runtime.policy.limits_admission):
         return
     await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
 
