@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import ssl
+import time
 from typing import Any
 
 import aiohttp
@@ -29,7 +30,8 @@ from workload_operator.lifecycle.status import WorkloadStatus
 JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
 CONNECTIONS = 32   # at most this many requests at once, each on a kept-alive connection
-TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)  # a call that hangs fails (Transient) and is retried
+TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+AUTH_SECONDS = 10  # the credentials' headers are read again after this (or at once after a 401)  # a call that hangs fails (Transient) and is retried
 EVENT_SENDERS = 4  # Events posted at once; one workload's always by the same sender, so in order
 logger = logging.getLogger(__name__)
 
@@ -187,6 +189,8 @@ class _Http:
         self.base = config.host.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._headers: dict[str, str] = {}
+        self._credentials_at: float | None = None
 
     def session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -202,24 +206,36 @@ class _Http:
             await self._session.close()
         self._session = None
 
+    def _credentials(self, *, fresh: bool) -> dict[str, str]:
+        """The credentials' headers, asked of the Configuration at most every AUTH_SECONDS (its refresh hook, which
+        re-reads expiring tokens, also re-sets the whole Configuration: a few hundred µs a call)."""
+        now = time.monotonic()
+        if fresh or self._credentials_at is None or now - self._credentials_at > AUTH_SECONDS:
+            self._headers = {auth["key"]: auth["value"] for auth in self.config.auth_settings().values()
+                             if auth["in"] == "header" and auth["value"]}
+            self._credentials_at = now
+        return self._headers
+
     async def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
                       timeout: float | None = None, **query: Any) -> bytes:
-        """The response's body; an ApiException for a refusal (4xx, 5xx), aiohttp's errors for connection trouble."""
-        headers = {auth["key"]: auth["value"] for auth in self.config.auth_settings().values()
-                   if auth["in"] == "header" and auth["value"]}  # its hook refreshes expiring tokens
-        data = None
-        if body is not None:
-            data, headers["Content-Type"] = json.dumps(body).encode(), content_type
+        """The response's body; an ApiException for a refusal (4xx, 5xx), aiohttp's errors for connection trouble.
+        A 401 with credentials read earlier is tried once more with the Configuration's current ones."""
+        data = json.dumps(body).encode() if body is not None else None
         params = {_camel(key): str(value) for key, value in query.items() if value is not None}
-        async with self.session().request(
-                method, self.base + path, data=data, headers=headers, params=params or None,
-                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
-                server_hostname=self.config.tls_server_name or None) as response:
-            content = await response.read()
-            if response.status >= 400:
-                raise ApiException(status=response.status, reason=response.reason,
-                                   body=content.decode("utf-8", "replace"))
-            return content
+        for fresh in (False, True):
+            headers = {**self._credentials(fresh=fresh), **({"Content-Type": content_type} if data is not None else {})}
+            async with self.session().request(
+                    method, self.base + path, data=data, headers=headers, params=params or None,
+                    timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+                    server_hostname=self.config.tls_server_name or None) as response:
+                content = await response.read()
+                if response.status == 401 and not fresh:
+                    continue
+                if response.status >= 400:
+                    raise ApiException(status=response.status, reason=response.reason,
+                                       body=content.decode("utf-8", "replace"))
+                return content
+        raise AssertionError("unreachable")
 
 
 class _CustomObjects:
