@@ -23,7 +23,7 @@ from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer
 from workload_operator.kube import Kube
 from workload_operator.lifecycle.decide import WorkloadView
-from tests.harness import write_kubeconfig
+from tests.harness import client_configuration, stand_in_api, write_kubeconfig
 
 SIZE = 3
 # Per workload, beyond the watches: one Event per transition, and what each lifecycle needs.
@@ -102,31 +102,23 @@ async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accep
 
     app = aiohttp.web.Application()
     app.router.add_route("*", "/{path:.*}", strict)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        upstream = write_kubeconfig(tmp_path / "upstream", f"http://127.0.0.1:{runner.addresses[0][1]}")
-        async with CountingProxy(upstream).serving() as url:
-            api_client = kubernetes.client.ApiClient(_configuration(write_kubeconfig(tmp_path / "proxy", url)))
-            kube = Kube(api_client)
-            view = WorkloadView.from_body({"metadata": {"name": "w", "namespace": "ml", "uid": "u1",
-                                                        "resourceVersion": "1"}, "spec": {"image": "busybox"}})
-            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w-1", "namespace": "ml"},
-                   "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
-            await kube.create_pod(pod, "u1")
-            await kube.post_event(view, reason="Queued", message="(new) → queued", warning=False,
-                                  now=datetime.datetime.now(datetime.UTC))
-            await kube.delete_pod("ml", "w-1", "p1")
-            await kube.add_finalizer(view)
-            await kube.close()  # the Event is posted in the background: it is out once this returns
-            official = kubernetes.client.CoreV1Api(api_client)
-            await asyncio.to_thread(official.create_namespaced_pod, "other", pod, _preload_content=False)
-            await asyncio.to_thread(official.delete_namespaced_pod, "w-1", "other", body={"preconditions": {"uid": "p1"}},
-                                    _preload_content=False)
-    finally:
-        await runner.cleanup()
+    async with stand_in_api(app, tmp_path) as upstream, CountingProxy(upstream).serving() as url:
+        api_client = kubernetes.client.ApiClient(client_configuration(write_kubeconfig(tmp_path / "proxy", url)))
+        kube = Kube(api_client)
+        view = WorkloadView.from_body({"metadata": {"name": "w", "namespace": "ml", "uid": "u1",
+                                                    "resourceVersion": "1"}, "spec": {"image": "busybox"}})
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w-1", "namespace": "ml"},
+               "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+        await kube.create_pod(pod, "u1")
+        await kube.post_event(view, reason="Queued", message="(new) → queued", warning=False,
+                              now=datetime.datetime.now(datetime.UTC))
+        await kube.delete_pod("ml", "w-1", "p1")
+        await kube.add_finalizer(view)
+        await kube.close()  # the Event is posted in the background: it is out once this returns
+        official = kubernetes.client.CoreV1Api(api_client)
+        await asyncio.to_thread(official.create_namespaced_pod, "other", pod, _preload_content=False)
+        await asyncio.to_thread(official.delete_namespaced_pod, "w-1", "other", body={"preconditions": {"uid": "p1"}},
+                                _preload_content=False)
 
     sent = {(method, path): (content_type, json.loads(body)) for method, path, content_type, body in received}
     assert len(sent) == len(received) == 6
@@ -137,9 +129,3 @@ async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accep
     # The official client's, with no Content-Type: none added on the way.
     assert sent[("POST", "/api/v1/namespaces/other/pods")] == ("", pod)
     assert sent[("DELETE", "/api/v1/namespaces/other/pods/w-1")] == ("", {"preconditions": {"uid": "p1"}})
-
-
-def _configuration(kubeconfig) -> kubernetes.client.Configuration:
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return configuration

@@ -10,7 +10,7 @@ import logging
 import aiohttp.web
 import kubernetes
 
-from tests.harness import write_kubeconfig
+from tests.harness import client_configuration, stand_in_api
 from workload_operator.kube import Kube
 from workload_operator.lifecycle.decide import WorkloadView
 
@@ -28,13 +28,8 @@ async def test_events_are_posted_in_the_background_in_order_and_flushed_on_close
 
     app = aiohttp.web.Application()
     app.router.add_post("/api/v1/namespaces/{namespace}/events", events)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=str(write_kubeconfig(
-            tmp_path / "kubeconfig", f"http://127.0.0.1:{runner.addresses[0][1]}")), client_configuration=configuration)
+    async with stand_in_api(app, tmp_path) as kubeconfig:
+        configuration = client_configuration(kubeconfig)
         kube = Kube(kubernetes.client.ApiClient(configuration))
         views = [WorkloadView.from_body({"metadata": {"name": f"w{i}", "namespace": "ml", "uid": f"u{i}"}})
                  for i in range(3)]
@@ -46,8 +41,6 @@ async def test_events_are_posted_in_the_background_in_order_and_flushed_on_close
         release.set()
         with caplog.at_level(logging.WARNING, logger="workload_operator.kube"):
             await kube.close()
-    finally:
-        await runner.cleanup()
 
     for view in views:  # every one posted, each workload's in order
         assert [reason for name, reason in received if name == view.name] == ["Created", "PodCreated", "Refused", "Started"]
