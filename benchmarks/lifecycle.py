@@ -422,8 +422,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             restart = len(api.log(0))
             operator = start_operator()
             exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
-            await operator_watching(api, since=restart)
-            await settled(api, operator.pid)
+            await operator_watching(api, timeout=timeout, since=restart)  # it lists N Workloads and pods first
+            await settled(api, operator.pid, timeout=timeout)
             run.held_kb = (process_usage(operator.pid, "VmRSS")[1] - idle_rss_mb) * 1024 / size
             run.restart_writes = sum(1 for r in api.log(restart) if r.agent.startswith(OPERATOR_AGENTS)
                                      and (route := parse_resource_path(r.path)) is not None
