@@ -159,6 +159,12 @@ class Runtime:
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("a reconcile woken by a timer or the queue failed: %s", exc, exc_info=exc)
 
+    def wake_waiting(self, moved: str) -> None:
+        """Reconcile every other queued workload: ``moved`` joined or left the queue, so their places changed."""
+        for view in self.views():
+            if view.uid != moved and view.status.state is State.QUEUED:
+                self.wake(view.uid)
+
     def wake_queue(self) -> None:
         """A slot freed up: reconcile the queued workloads that may now start."""
         if self.policy.limits_admission:
@@ -406,6 +412,8 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
     runtime.written[view.uid] = view
     if before in ACTIVE_STATES and view.status.state not in ACTIVE_STATES:
         runtime.wake_queue()  # after `written`: the queue must see this slot free
+    if runtime.policy.limits_admission and (before is State.QUEUED) != (view.status.state is State.QUEUED):
+        runtime.wake_waiting(view.uid)  # it joined or left the queue: the others' places (and messages) moved
     if retry_at is not None:  # not now: deciding again at once would only be refused again
         runtime.wake_at(view.uid, retry_at)
         raise Settled
