@@ -40,6 +40,15 @@ class Logged:
     path: str
     watch: bool
     agent: str
+    peer: str = ""  # the client's address and port: one per TCP connection the client opened
+
+
+PEER = aiohttp.web.RequestKey("peer", str)
+
+
+def _peer(request: aiohttp.web.BaseRequest) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return f"{peer[0]}:{peer[1]}" if peer else ""
 
 
 @dataclasses.dataclass
@@ -52,14 +61,23 @@ class BenchApi:
 
 
 def _from_kmock(request: kmock.Request) -> Logged:
+    raw = request._raw_request
     return Logged(request.method.upper(), request.url.path, request.params.get("watch") in ("true", "1"),
-                  request.headers.get("User-Agent", ""))
+                  request.headers.get("User-Agent", ""), raw.get(PEER, "") if raw is not None else "")
+
+
+class _PeerLoggingAPIServer(KubeAPIServer):
+    """The emulator, noting each request's client address while its connection is open (it is gone later)."""
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        raw_request[PEER] = _peer(raw_request)
+        return await super().__call__(raw_request)
 
 
 @contextlib.asynccontextmanager
 async def emulated_api() -> AsyncIterator[BenchApi]:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-bench-"))
-    async with KubeAPIServer() as api, kmock.Server(api):
+    async with _PeerLoggingAPIServer() as api, kmock.Server(api):
         api.register_crd(yaml.safe_load(crd.render()))  # the emulator has no apiextensions API
         url = str(api.url).rstrip("/")
         yield BenchApi(url, write_kubeconfig(folder / "kubeconfig", url, "bench"),
@@ -88,8 +106,8 @@ class CountingProxy:
         return context
 
     async def _forward(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        self.requests.append(Logged(request.method.upper(), request.path,
-                                    request.query.get("watch") in ("true", "1"), request.headers.get("User-Agent", "")))
+        self.requests.append(Logged(request.method.upper(), request.path, request.query.get("watch") in ("true", "1"),
+                                    request.headers.get("User-Agent", ""), _peer(request)))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED_HEADERS}
         headers["Accept-Encoding"] = "identity"  # else aiohttp asks for gzip, and bodies would pass on compressed
         # The official client's own auth settings (its hook refreshes the tokens of exec plugins).
@@ -97,8 +115,12 @@ class CountingProxy:
             if auth["in"] == "header" and auth["value"]:
                 headers[auth["key"]] = auth["value"]
         body = await request.read()
+        # The body goes on as it came, and with the Content-Type it came with or none: the official client sends
+        # its POSTs and DELETEs without one (JSON, to a kube-apiserver), where aiohttp would add its own
+        # `application/octet-stream`, which a kube-apiserver refuses (415 Unsupported Media Type).
         async with self.session.request(request.method, self.upstream + request.path_qs, headers=headers,
-                                        data=body or None, allow_redirects=False) as upstream:
+                                        data=body or None, allow_redirects=False,
+                                        skip_auto_headers=("Content-Type",)) as upstream:
             response = aiohttp.web.StreamResponse(status=upstream.status, headers={
                 k: v for k, v in upstream.headers.items() if k.lower() not in DROPPED_HEADERS | {"content-encoding"}})
             await response.prepare(request)

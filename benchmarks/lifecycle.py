@@ -81,6 +81,7 @@ class Run:
     size: int
     unrelated: int = 0
     one_at_a_time: bool = False
+    baseline: bool = False  # the operator of --baseline, not this checkout's
     latencies: list[float] = field(default_factory=list)
     round_trips: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -90,11 +91,15 @@ class Run:
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     stop_seconds: float = 0.0
+    connections: int = 0  # distinct TCP connections the operator opened to the API (watches included)
+    held_kb: float = 0.0  # RSS per Workload of an operator restarted with the N finished Workloads, over an idle one's
+    restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
 
     @property
     def label(self) -> str:
         label = f"{self.size} one at a time" if self.one_at_a_time else f"{self.size} at once"
-        return label + (f", {self.unrelated} unrelated pods" if self.unrelated else "")
+        return label + (f", {self.unrelated} unrelated pods" if self.unrelated else "") + (
+            " (baseline)" if self.baseline else "")
 
 
 class Driver:
@@ -276,11 +281,11 @@ async def bare_round_trips(driver: Driver, samples: int) -> list[float]:
     return times
 
 
-async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
-    """Until the operator watches Workloads and pods (it has started), or fail."""
+async def operator_watching(api: BenchApi, timeout: float = 60, since: int = 0) -> None:
+    """Until the operator watches Workloads and pods (it has started: watches from log index ``since`` on), or fail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        watched = {route.plural for r in api.log(0) if r.agent.startswith("kopf/") and r.watch
+        watched = {route.plural for r in api.log(since) if r.agent.startswith("kopf/") and r.watch
                    and (route := parse_resource_path(r.path)) is not None}
         if {PLURAL, "pods"} <= watched:
             return
@@ -288,12 +293,12 @@ async def operator_watching(api: BenchApi, timeout: float = 60) -> None:
     raise RuntimeError(f"the operator did not start watching within {timeout:.0f} s")
 
 
-def process_usage(pid: int) -> tuple[float, float]:
-    """(CPU seconds, peak RSS in MB) of a live process, from /proc."""
+def process_usage(pid: int, memory: str = "VmHWM") -> tuple[float, float]:
+    """(CPU seconds, peak RSS in MB) of a live process, from /proc; ``memory="VmRSS"``: its RSS now."""
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    memory = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines())
-    return cpu, int(memory["VmHWM"].split()[0]) / 1024
+    fields = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines())
+    return cpu, int(fields[memory].split()[0]) / 1024
 
 
 async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: float = 300) -> None:
@@ -312,7 +317,9 @@ async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: fl
 
 
 def count_requests(run: Run, api: BenchApi, first: int) -> None:
-    """The operator's requests from index ``first`` of the API's log on, but for watches and lists."""
+    """The operator's requests from index ``first`` of the API's log on, but for watches and lists; and the
+    TCP connections it used from its start (each request's client address and port, as the API saw it)."""
+    run.connections = len({r.peer for r in api.log(0) if r.agent.startswith(OPERATOR_AGENTS) and r.peer})
     for request in api.log(first):
         route = parse_resource_path(request.path)
         if not request.agent.startswith(OPERATOR_AGENTS) or route is None:
@@ -361,8 +368,9 @@ async def stop(operator: subprocess.Popen[bytes], grace: float = 30) -> float:
 
 
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
-                  one_at_a_time: bool = False) -> Run:
-    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time)
+                  one_at_a_time: bool = False, baseline: pathlib.Path | None = None) -> Run:
+    """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead."""
+    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time, baseline=baseline is not None)
     namespace = "bench-" + uuid.uuid4().hex[:6]
     log = api.kubeconfig.with_name(f"operator-{namespace}.log")
     async with aiohttp.ClientSession() as session:
@@ -377,19 +385,25 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         run.round_trips = await asyncio.wait_for(bare_round_trips(driver, 200), 120)
         watches = await driver.watch(api)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}  # not in-cluster
-        with log.open("wb") as stderr:
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
-                 "--metrics-port", "0", "--backoff", "0", "--no-leader-elect"],  # one replica: its own cost only
-                env={**environment, "KUBECONFIG": str(api.kubeconfig)},
-                stdout=subprocess.DEVNULL, stderr=stderr,
-            )
+        if baseline is not None:  # ahead of the installed package on the operator's sys.path
+            environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
+
+        def start_operator() -> subprocess.Popen[bytes]:
+            with log.open("ab") as stderr:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
+                     "--metrics-port", "0", "--backoff", "0", "--no-leader-elect"],  # one replica: its own cost only
+                    env={**environment, "KUBECONFIG": str(api.kubeconfig)},
+                    stdout=subprocess.DEVNULL, stderr=stderr,
+                )
+
+        operator = start_operator()
         exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
         lifecycles: list[asyncio.Task[None]] = []
         try:
             await operator_watching(api)
             first = len(api.log(0))
-            cpu_at_start, _ = process_usage(operator.pid)
+            cpu_at_start, idle_rss_mb = process_usage(operator.pid, "VmRSS")
             started = time.perf_counter()
             for i in range(size):
                 lifecycles.append(asyncio.create_task(driver.lifecycle(f"w{i}", mode)))
@@ -401,6 +415,19 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             count_requests(run, api, first)
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
+            # Memory per Workload held: a new operator finds the N finished Workloads (and their pods), lists them
+            # and has nothing to do; its RSS once settled, over the idle RSS of the first one, per Workload.
+            run.stop_seconds = await stop(operator)
+            await exited
+            restart = len(api.log(0))
+            operator = start_operator()
+            exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
+            await operator_watching(api, timeout=timeout, since=restart)  # it lists N Workloads and pods first
+            await settled(api, operator.pid, timeout=timeout)
+            run.held_kb = (process_usage(operator.pid, "VmRSS")[1] - idle_rss_mb) * 1024 / size
+            run.restart_writes = sum(1 for r in api.log(restart) if r.agent.startswith(OPERATOR_AGENTS)
+                                     and (route := parse_resource_path(r.path)) is not None
+                                     and not (r.method == "GET" and route.name is None))
         except BaseException:
             tail = log.read_text(errors="replace").splitlines()[-20:]
             print(f"the operator's last log lines ({log}):\n" + "\n".join(tail), file=sys.stderr)
@@ -414,7 +441,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
                     await clean_up(driver, size, unrelated)
                 except Exception as exc:
                     print(f"warning: could not clean up namespace {namespace}: {exc!r}", file=sys.stderr)
-            run.stop_seconds = await stop(operator)
+            stopped = await stop(operator)
+            run.stop_seconds = run.stop_seconds or stopped
             await exited
     run.latencies = driver.latencies
     run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
@@ -426,15 +454,16 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 def table(runs: list[Run]) -> str:
     head = ("| mode | workloads | transitions | status writes / transition | other requests / transition | "
             "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | operator CPU (s) | "
-            "operator peak RSS (MB) | stop after SIGTERM (s) |")
-    lines = [head, "|" + " --- |" * 12]
+            "CPU per lifecycle (ms) | operator peak RSS (MB) | memory per Workload held (kB) | "
+            "operator TCP connections | stop after SIGTERM (s) |")
+    lines = [head, "|" + " --- |" * 15]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
         lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
                      f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
-                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | "
-                     f"{r.peak_rss_mb:.0f} | {r.stop_seconds:.1f} |")
+                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.cpu_seconds / r.size * 1000:.1f} | "
+                     f"{r.peak_rss_mb:.0f} | {r.held_kb:.1f} | {r.connections} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -442,23 +471,25 @@ def breakdown(runs: list[Run]) -> str:
     """The other requests, per workload, once per mode (they do not depend on N)."""
     lines, done = ["Other requests of the operator, per workload:"], set()
     for r in runs:
-        if r.mode not in done and not r.unrelated:
-            done.add(r.mode)
+        if (r.mode, r.baseline) not in done and not r.unrelated:
+            done.add((r.mode, r.baseline))
             per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
-            lines.append(f"- {r.mode}: {per}")
+            lines.append(f"- {r.mode}{' (baseline)' if r.baseline else ''}: {per}")
+    restarted = ", ".join(f"{r.label}: {r.restart_writes}" for r in runs)
+    lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     return "\n".join(lines)
 
 
 def growth(runs: list[Run]) -> str:
     """How throughput, CPU per transition and memory change from the smallest N to the largest, per mode."""
     lines = []
-    for mode in dict.fromkeys(r.mode for r in runs):
-        swept = sorted((r for r in runs if r.mode == mode and not r.one_at_a_time and not r.unrelated),
-                       key=lambda r: r.size)
+    for mode, baseline in dict.fromkeys((r.mode, r.baseline) for r in runs):
+        swept = sorted((r for r in runs if r.mode == mode and r.baseline == baseline and not r.one_at_a_time
+                        and not r.unrelated), key=lambda r: r.size)
         if len(swept) < 2:
             continue
         low, high = swept[0], swept[-1]
-        lines.append(f"- {mode}, {low.size} → {high.size} workloads: transitions/s ×"
+        lines.append(f"- {mode}{' (baseline)' if baseline else ''}, {low.size} → {high.size} workloads: transitions/s ×"
                      f"{(high.transitions / high.seconds) / (low.transitions / low.seconds):.2f}, CPU per transition ×"
                      f"{(high.cpu_seconds / high.transitions) / (low.cpu_seconds / low.transitions):.2f}, peak RSS ×"
                      f"{high.peak_rss_mb / low.peak_rss_mb:.2f} (+{(high.peak_rss_mb - low.peak_rss_mb) / (high.size - low.size) * 1024:.0f} kB per workload)")
@@ -472,13 +503,15 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     plan = [("batch", args.one_at_a_time, 0, True)] if args.one_at_a_time else []
     plan += [(mode, size, 0, False) for mode in modes for size in sizes]
     plan += [("batch", sizes[0], args.unrelated_pods, False)] if args.unrelated_pods else []
-    for mode, size, unrelated, one_at_a_time in plan:
+    # With --baseline, each row runs twice, the baseline's operator first, so the two are measured side by side.
+    versions = [args.baseline, None] if args.baseline else [None]
+    for (mode, size, unrelated, one_at_a_time), baseline in ((row, v) for row in plan for v in versions):
         started, what = time.monotonic(), f"{mode}, {size}{' one at a time' if one_at_a_time else ''}, " \
-                                          f"{unrelated} unrelated pods"
+                                          f"{unrelated} unrelated pods{' (baseline)' if baseline else ''}"
         try:
             async with api_for(args.kubeconfig) as api:
                 description = api.description
-                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time))
+                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -502,6 +535,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="first, N batch workloads one after another: the reaction without load "
                              "(default %(default)s; 0: skip)")
     parser.add_argument("--kubeconfig", type=pathlib.Path, help="a real API server's (default: the emulated API)")
+    parser.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
+                        help="also run each row with the operator package in DIR (another version's, e.g. from "
+                             "`git archive REV operator | tar -x -C /tmp/base`: DIR=/tmp/base/operator), just before "
+                             "this checkout's: a comparison measured side by side")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take (default %(default)s)")
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):

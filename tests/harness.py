@@ -8,6 +8,7 @@ emulator and against a real kube-apiserver (with the kubeconfig's credentials).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import json
@@ -15,9 +16,10 @@ import logging
 import os
 import pathlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp.web
 import kubernetes
 import yaml
 from kopf.testing import KopfRunner
@@ -34,6 +36,27 @@ MERGE_PATCH = "application/merge-patch+json"
 
 def write_kubeconfig(path: pathlib.Path, server: str, token: str = "test-token") -> pathlib.Path:
     return control_plane.write_kubeconfig(path, server, token)
+
+
+@contextlib.asynccontextmanager
+async def stand_in_api(app: aiohttp.web.Application, folder: pathlib.Path,
+                       token: str = "test-token") -> AsyncIterator[pathlib.Path]:
+    """Serve ``app`` (a small stand-in for an API server) on a free local port until the block ends; yields a
+    kubeconfig for it."""
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield write_kubeconfig(folder / "stand-in-kubeconfig", f"http://127.0.0.1:{runner.addresses[0][1]}", token)
+    finally:
+        await runner.cleanup()
+
+
+def client_configuration(kubeconfig: pathlib.Path) -> kubernetes.client.Configuration:
+    """The official client's Configuration, loaded from ``kubeconfig`` as the operator loads it."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return configuration
 
 
 async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = DEADLINE) -> T:

@@ -162,6 +162,12 @@ class Runtime:
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("a reconcile woken by a timer or the queue failed: %s", exc, exc_info=exc)
 
+    def wake_waiting(self, moved: str) -> None:
+        """Reconcile every other queued workload: ``moved`` joined or left the queue, so their places changed."""
+        for view in self.views():
+            if view.uid != moved and view.status.state is State.QUEUED:
+                self.wake(view.uid)
+
     def wake_queue(self) -> None:
         """A slot freed up: reconcile the queued workloads that may now start."""
         if self.policy.limits_admission:
@@ -220,9 +226,24 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
             raise kopf.PermanentError(f"cannot serve metrics on port {port}: {exc}") from None
 
 
+@kopf.on.cleanup()
+async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if (runtime := getattr(memo, "runtime", None)) is not None:
+        await runtime.kube.close()
+
+
+def own_echo(body: kopf.Body, uid: str, memo: kopf.Memo) -> WorkloadView | None:
+    """The view made from the answer to our own last write, when ``body`` is the watch's echo of that write (the
+    same resourceVersion): it is that same object, already parsed, and already decided from."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    ours = runtime.written.get(uid) if runtime is not None else None
+    version = (body.get("metadata") or {}).get("resourceVersion")
+    return ours if ours is not None and version and ours.resource_version == version else None
+
+
 @kopf.index(GROUP, VERSION, PLURAL)
-def workloads_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, WorkloadView]:
-    return {uid: WorkloadView.from_body(body)}
+def workloads_by_uid(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> dict[str, WorkloadView]:
+    return {uid: own_echo(body, uid, memo) or WorkloadView.from_body(body)}  # one parse, one object, per write
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
@@ -240,12 +261,17 @@ def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[Pod
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def on_workload_event(type: str, uid: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
+async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
                             pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
     if type == "DELETED":
         runtime.forget(uid)
+        return
+    # The echo of our own write: the reconcile that wrote it went on from it until nothing was left. Not so for
+    # a workload waiting for admission: its place depends on the others' (who came since), so it decides again.
+    echo = own_echo(body, uid, memo)
+    if echo is not None and not (echo.status.state is State.QUEUED and runtime.policy.limits_admission):
         return
     await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
 
@@ -394,6 +420,8 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
     runtime.written[view.uid] = view
     if before in ACTIVE_STATES and view.status.state not in ACTIVE_STATES:
         runtime.wake_queue()  # after `written`: the queue must see this slot free
+    if runtime.policy.limits_admission and (before is State.QUEUED) != (view.status.state is State.QUEUED):
+        runtime.wake_waiting(view.uid)  # it joined or left the queue: the others' places (and messages) moved
     if retry_at is not None:  # not now: deciding again at once would only be refused again
         runtime.wake_at(view.uid, retry_at)
         raise Settled

@@ -1,7 +1,10 @@
 """All of the operator's own Kubernetes API calls (kopf does the watching).
 
-Uses the official client, which is synchronous: each call runs in a worker thread so
-the event loop keeps serving watch events. Nothing here decides anything.
+The calls go out on the event loop over one aiohttp session, on keep-alive connections (as kopf's
+watches do): no worker thread per call, no new connection (and TLS handshake) per request. The official
+client's Configuration still reads the credentials (kubeconfig, in-cluster, token refresh hooks), and
+its ApiException still carries the API's refusals. Events are posted in the background, in order per
+workload, so that recording a transition never delays the next one. Nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import datetime
 import json
 import logging
 import os
+import ssl
+import time
 from typing import Any
 
+import aiohttp
 import kubernetes
-import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
@@ -24,6 +29,10 @@ from workload_operator.lifecycle.status import WorkloadStatus
 
 JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
+CONNECTIONS = 32   # at most this many requests at once, each on a kept-alive connection
+TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+AUTH_SECONDS = 10  # the credentials' headers are read again after this (or at once after a 401)  # a call that hangs fails (Transient) and is retried
+EVENT_SENDERS = 4  # Events posted at once; one workload's always by the same sender, so in order
 logger = logging.getLogger(__name__)
 
 
@@ -70,8 +79,8 @@ def load_configuration() -> kubernetes.client.Configuration:
     return configuration
 
 
-def _load(response: Any) -> dict[str, Any]:
-    return json.loads(response.data) if response.data else {}
+def _load(data: bytes) -> dict[str, Any]:
+    return json.loads(data) if data else {}
 
 
 def _field_causes(exc: ApiException) -> list[Any]:
@@ -84,17 +93,17 @@ def _field_causes(exc: ApiException) -> list[Any]:
 
 
 async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run one client call in a worker thread; transient failures become Transient, the rest pass through."""
+    """Run one API call; transient failures become Transient, the rest pass through."""
     try:
-        return await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
+        return await fn(*args, **kwargs)
     except ApiException as exc:
         metrics.API_ERRORS.labels(fn.__name__, str(exc.status)).inc()
         if exc.status == 429 or exc.status >= 500 or exc.status == 0:
             raise Transient(f"{exc.status} {exc.reason}") from exc
         raise
-    except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # connection refused, reset, timed out
         metrics.API_ERRORS.labels(fn.__name__, "connection").inc()
-        raise Transient(str(exc)) from exc
+        raise Transient(str(exc) or type(exc).__name__) from exc
 
 
 def _message(exc: ApiException) -> str:
@@ -154,11 +163,159 @@ async def _delete(fn: Any, *args: Any, uid: str, **options: Any) -> dict[str, An
         return None
 
 
+def _ssl_context(config: kubernetes.client.Configuration) -> ssl.SSLContext | bool:
+    """The TLS settings of the client's Configuration (its CA, client certificate, verification) for aiohttp."""
+    if not config.host.startswith("https:"):
+        return False
+    context = ssl.create_default_context(cafile=config.ssl_ca_cert or None)
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file or None)
+    if not config.verify_ssl:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    elif config.assert_hostname is False:
+        context.check_hostname = False
+    return context
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+class _Http:
+    """One aiohttp session per event loop: every call on a kept-alive connection, and each response read whole
+    (a response left unread is a connection that cannot be used again)."""
+
+    def __init__(self, config: kubernetes.client.Configuration) -> None:
+        self.config = config
+        self.base = config.host.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._headers: dict[str, str] = {}
+        self._credentials_at: float | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.config), limit=CONNECTIONS, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, headers={
+                "User-Agent": USER_AGENT, "Accept": "application/json"})  # the agent: ours, in audit logs (and tests)
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed and self._loop is asyncio.get_running_loop():
+            await self._session.close()
+        self._session = None
+
+    def _credentials(self, *, fresh: bool) -> dict[str, str]:
+        """The credentials' headers, asked of the Configuration at most every AUTH_SECONDS (its refresh hook, which
+        re-reads expiring tokens, also re-sets the whole Configuration: a few hundred µs a call)."""
+        now = time.monotonic()
+        if fresh or self._credentials_at is None or now - self._credentials_at > AUTH_SECONDS:
+            self._headers = {auth["key"]: auth["value"] for auth in self.config.auth_settings().values()
+                             if auth["in"] == "header" and auth["value"]}
+            self._credentials_at = now
+        return self._headers
+
+    async def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
+                      timeout: float | None = None, **query: Any) -> bytes:
+        """The response's body; an ApiException for a refusal (4xx, 5xx), aiohttp's errors for connection trouble.
+        A 401 with credentials read earlier is tried once more with the Configuration's current ones."""
+        data = json.dumps(body).encode() if body is not None else None
+        params = {_camel(key): str(value) for key, value in query.items() if value is not None}
+        for fresh in (False, True):
+            headers = {**self._credentials(fresh=fresh), **({"Content-Type": content_type} if data is not None else {})}
+            async with self.session().request(
+                    method, self.base + path, data=data, headers=headers, params=params or None,
+                    timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+                    server_hostname=self.config.tls_server_name or None) as response:
+                content = await response.read()
+                if response.status == 401 and not fresh:
+                    continue
+                if response.status >= 400:
+                    raise ApiException(status=response.status, reason=response.reason,
+                                       body=content.decode("utf-8", "replace"))
+                return content
+        raise AssertionError("unreachable")
+
+
+class _CustomObjects:
+    """The calls of the official client's CustomObjectsApi that the operator makes, by the same names and
+    arguments (the metrics name operations by them), over ``_Http``."""
+
+    def __init__(self, http: _Http) -> None:
+        self.http = http
+
+    async def get_api_resources(self, group: str, version: str, timeout: float | None = None) -> bytes:
+        return await self.http.request("GET", f"/apis/{group}/{version}", timeout=timeout)
+
+    async def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str,
+                                           name: str) -> bytes:
+        return await self.http.request("GET", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+
+    async def patch_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str,
+                                            body: Any, _content_type: str) -> bytes:
+        return await self.http.request("PATCH", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+                                       body, content_type=_content_type)
+
+    async def patch_namespaced_custom_object_status(self, group: str, version: str, namespace: str, plural: str,
+                                                   name: str, body: Any, _content_type: str) -> bytes:
+        return await self.http.request(
+            "PATCH", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/status", body,
+            content_type=_content_type)
+
+    async def delete_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str,
+                                             body: Any = None, **query: Any) -> bytes:
+        return await self.http.request("DELETE", f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+                                       body, **query)
+
+
+class _CoreV1:
+    """The calls of the official client's CoreV1Api that the operator makes, by the same names and arguments."""
+
+    def __init__(self, http: _Http) -> None:
+        self.http = http
+
+    async def create_namespaced_pod(self, namespace: str, body: Any) -> bytes:
+        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/pods", body)
+
+    async def read_namespaced_pod(self, name: str, namespace: str) -> bytes:
+        return await self.http.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    async def delete_namespaced_pod(self, name: str, namespace: str, body: Any = None, **query: Any) -> bytes:
+        return await self.http.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", body, **query)
+
+    async def create_namespaced_service(self, namespace: str, body: Any) -> bytes:
+        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/services", body)
+
+    async def read_namespaced_service(self, name: str, namespace: str) -> bytes:
+        return await self.http.request("GET", f"/api/v1/namespaces/{namespace}/services/{name}")
+
+    async def delete_namespaced_service(self, name: str, namespace: str, body: Any = None, **query: Any) -> bytes:
+        return await self.http.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}", body, **query)
+
+    async def create_namespaced_event(self, namespace: str, body: Any) -> bytes:
+        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/events", body)
+
+
 class Kube:
     def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self.api_client = api_client
-        self.custom = kubernetes.client.CustomObjectsApi(api_client)
-        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.api_client = api_client  # the official client, for what runs outside the event loop (leader election)
+        self.http = _Http(api_client.configuration)
+        self.custom = _CustomObjects(self.http)
+        self.core = _CoreV1(self.http)
+        self._events: list[asyncio.Queue[dict[str, Any]]] = []  # Events to post, by sender
+        self._senders: list[asyncio.Task[None]] = []
+
+    async def close(self) -> None:
+        """At shutdown: post the Events still queued, then close the connections."""
+        await self.flush()
+        for sender in self._senders:
+            sender.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._events, self._senders = [], []
+        await self.http.close()
 
     @classmethod
     def from_environment(cls) -> Kube:
@@ -187,17 +344,16 @@ class Kube:
         """Fail with one clear line when the API server is unreachable or does not serve Workloads."""
         host = self.api_client.configuration.host
         try:
-            response = _load(await asyncio.to_thread(
-                self.custom.get_api_resources, GROUP, VERSION, _preload_content=False, _request_timeout=10,
-            ))
+            response = _load(await self.custom.get_api_resources(GROUP, VERSION, timeout=10))
         except ApiException as exc:
             if exc.status == 404:
                 raise NotReady(f"the Workload CRD is not installed at {host}: "
                                "run `workload-operator crd | kubectl apply -f -`") from None
             raise NotReady(f"the Kubernetes API at {host} answered {exc.status} {exc.reason}") from None
-        except Exception as exc:  # urllib3 wraps connection failures in many types
-            why = getattr(exc, "reason", None) or exc  # urllib3's MaxRetryError keeps the cause in .reason
-            raise NotReady(f"cannot reach the Kubernetes API at {host}: {why}") from None
+        except Exception as exc:  # connection refused, no such host, TLS, timed out
+            raise NotReady(f"cannot reach the Kubernetes API at {host}: {exc or type(exc).__name__}") from None
+        finally:
+            await self.http.close()  # its own loop, as `workload-operator run` checks before kopf starts
         if not any(r.get("name") == PLURAL for r in response.get("resources", [])):
             raise NotReady(f"the Workload CRD is not installed at {host}: "
                            "run `workload-operator crd | kubectl apply -f -`")
@@ -284,7 +440,9 @@ class Kube:
     # --- Events -----------------------------------------------------------------------------------
 
     async def post_event(self, view: WorkloadView, *, reason: str, message: str, warning: bool, now: datetime.datetime) -> None:
-        """A Kubernetes Event on the Workload (shown by `kubectl describe`); a failure here is logged, not raised."""
+        """A Kubernetes Event on the Workload (shown by `kubectl describe`), stamped ``now``: queued and posted in the
+        background, in order for each workload, so that it never delays the next step; ``flush`` waits for it. A
+        failure to post is logged, not raised."""
         stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "metadata": {"generateName": f"{view.name}.", "namespace": view.namespace},
@@ -294,7 +452,27 @@ class Kube:
             "source": {"component": "workload-operator"}, "reportingComponent": "workload-operator",
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
         }
+        if not self._senders:
+            self._events = [asyncio.Queue() for _ in range(EVENT_SENDERS)]
+            self._senders = [asyncio.create_task(self._send(queue)) for queue in self._events]
+        self._events[hash(view.uid) % EVENT_SENDERS].put_nowait(body)
+
+    async def _send(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            body = await queue.get()
+            involved = body["involvedObject"]
+            try:
+                await _call(self.core.create_namespaced_event, involved["namespace"], body)
+            except Exception as exc:
+                logger.warning("could not post the event %s on %s/%s: %s", body["reason"], involved["namespace"],
+                               involved["name"], exc)
+            finally:
+                queue.task_done()
+
+    async def flush(self, timeout: float = 10) -> None:
+        """Wait until the Events queued so far are posted (or could not be), ``timeout`` seconds at most."""
         try:
-            await _call(self.core.create_namespaced_event, view.namespace, body)
-        except Exception as exc:
-            logger.warning("could not post the event %s on %s/%s: %s", reason, view.namespace, view.name, exc)
+            await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._events)), timeout)
+        except TimeoutError:
+            left = sum(queue.qsize() for queue in self._events)
+            logger.warning("%d events not posted within %ss of stopping: dropped", left, timeout)

@@ -7,15 +7,23 @@ is the operator's API traffic per workload, which is exact, and that both ways o
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import datetime
+import json
 
 import aiohttp
+import aiohttp.web
+import kubernetes
 import pytest
 
-from benchmarks.apis import emulated_api, proxied_api
+from benchmarks.apis import CountingProxy, emulated_api, proxied_api
 from benchmarks.lifecycle import PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer
+from workload_operator.kube import Kube
+from workload_operator.lifecycle.decide import WorkloadView
+from tests.harness import client_configuration, stand_in_api, write_kubeconfig
 
 SIZE = 3
 # Per workload, beyond the watches: one Event per transition, and what each lifecycle needs.
@@ -40,7 +48,8 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     assert run.others == expected_others(mode)
     triggers = {"batch": 2, "service": 2, "worker-loss": 4}[mode]  # writes timed per workload
     assert len(run.latencies) == SIZE * triggers
-    assert len(run.round_trips) == 200 and run.peak_rss_mb > 0
+    assert len(run.round_trips) == 200 and run.peak_rss_mb > 0 and run.connections > 0
+    assert run.restart_writes == 0  # an operator restarted with nothing to do writes nothing
 
 
 async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(kube_api: KubeAPIServer, kubeconfig):
@@ -63,3 +72,60 @@ async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(ku
                 assert (await response.json())["items"] == [], path
         async with session.get("/api/v1/namespaces") as response:
             assert not [n for n in (await response.json())["items"] if n["metadata"]["name"].startswith("bench-")]
+
+
+# What a kube-apiserver accepts as a request body (k8s.io/apiserver negotiation): no Content-Type means JSON;
+# otherwise one media type it serves, parameters allowed. PATCH takes only the patch types; anything else is 415.
+BODY_TYPES = {"application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "application/cbor"}
+PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+               "application/apply-patch+yaml"}
+
+
+async def test_the_proxy_forwards_the_operators_writes_as_a_kube_apiserver_accepts_them(tmp_path):
+    """The official client sends its POSTs and DELETEs without a Content-Type (a kube-apiserver reads that as
+    JSON); the proxy must neither add one (aiohttp would say application/octet-stream: 415) nor change the body.
+    The operator's own client says JSON; both pass."""
+    received: list[tuple[str, str, str, bytes]] = []
+
+    async def strict(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        body, content_types = await request.read(), request.headers.getall("Content-Type", [])
+        received.append((request.method, request.path, ",".join(content_types), body))
+        if body:
+            allowed = PATCH_TYPES if request.method == "PATCH" else BODY_TYPES
+            if len(content_types) > 1 or (content_types and content_types[0].split(";")[0].strip() not in allowed):
+                return aiohttp.web.json_response({"kind": "Status", "code": 415, "reason": "UnsupportedMediaType",
+                                                  "message": f"the body of the request was in an unknown format: "
+                                                             f"{content_types}"}, status=415)
+            json.loads(body)
+        return aiohttp.web.json_response(json.loads(body) if request.method == "POST" else {"kind": "Status"},
+                                         status=201 if request.method == "POST" else 200)
+
+    app = aiohttp.web.Application()
+    app.router.add_route("*", "/{path:.*}", strict)
+    async with stand_in_api(app, tmp_path) as upstream, CountingProxy(upstream).serving() as url:
+        api_client = kubernetes.client.ApiClient(client_configuration(write_kubeconfig(tmp_path / "proxy", url)))
+        kube = Kube(api_client)
+        view = WorkloadView.from_body({"metadata": {"name": "w", "namespace": "ml", "uid": "u1",
+                                                    "resourceVersion": "1"}, "spec": {"image": "busybox"}})
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w-1", "namespace": "ml"},
+               "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+        await kube.create_pod(pod, "u1")
+        await kube.post_event(view, reason="Queued", message="(new) → queued", warning=False,
+                              now=datetime.datetime.now(datetime.UTC))
+        await kube.delete_pod("ml", "w-1", "p1")
+        await kube.add_finalizer(view)
+        await kube.close()  # the Event is posted in the background: it is out once this returns
+        official = kubernetes.client.CoreV1Api(api_client)
+        await asyncio.to_thread(official.create_namespaced_pod, "other", pod, _preload_content=False)
+        await asyncio.to_thread(official.delete_namespaced_pod, "w-1", "other", body={"preconditions": {"uid": "p1"}},
+                                _preload_content=False)
+
+    sent = {(method, path): (content_type, json.loads(body)) for method, path, content_type, body in received}
+    assert len(sent) == len(received) == 6
+    assert sent[("POST", "/api/v1/namespaces/ml/pods")] == ("application/json", pod)
+    assert sent[("POST", "/api/v1/namespaces/ml/events")][1]["reason"] == "Queued"
+    assert sent[("DELETE", "/api/v1/namespaces/ml/pods/w-1")] == ("application/json", {"preconditions": {"uid": "p1"}})
+    assert sent[("PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/ml/{PLURAL}/w")][0] == "application/json-patch+json"
+    # The official client's, with no Content-Type: none added on the way.
+    assert sent[("POST", "/api/v1/namespaces/other/pods")] == ("", pod)
+    assert sent[("DELETE", "/api/v1/namespaces/other/pods/w-1")] == ("", {"preconditions": {"uid": "p1"}})

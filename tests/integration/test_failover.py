@@ -88,6 +88,8 @@ async def test_the_leader_and_the_standby_say_which_they_are(cluster, kubeconfig
                 if len(pids) == 1:
                     await wait_for(lambda: holder(cluster), "the first to lead")
 
+            identity = Replicas.identity
+
             async def gauges() -> list[dict] | None:
                 found = []
                 for metrics_port, _ in ports:
@@ -95,10 +97,12 @@ async def test_the_leader_and_the_standby_say_which_they_are(cluster, kubeconfig
                     if samples is None:
                         return None
                     found.append(samples)
-                return found
+                # The first says 1 once it has closed its standby's health endpoint (up to half a second after
+                # the Lease is its own): by then the second, which starts faster now, may be serving already.
+                leading = found[0].get(("workload_operator_leader", (("identity", identity(pids[0])),)))
+                return found if leading == 1 else None
 
-            leader, standby = await wait_for(gauges, "both replicas' metrics")
-            identity = Replicas.identity
+            leader, standby = await wait_for(gauges, "both replicas' metrics, the leader's saying so")
             assert leader[("workload_operator_leader", (("identity", identity(pids[0])),))] == 1
             assert standby[("workload_operator_leader", (("identity", identity(pids[1])),))] == 0
             assert ("workload_operator_queue_length", ()) in leader
