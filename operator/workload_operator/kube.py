@@ -30,8 +30,8 @@ from workload_operator.lifecycle.status import WorkloadStatus
 JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
 CONNECTIONS = 32   # at most this many requests at once, each on a kept-alive connection
-TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
-AUTH_SECONDS = 10  # the credentials' headers are read again after this (or at once after a 401)  # a call that hangs fails (Transient) and is retried
+TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)  # a call that hangs fails (Transient) and is retried
+AUTH_SECONDS = 10  # the credentials' headers are read again after this (or at once after a 401)
 EVENT_SENDERS = 4  # Events posted at once; one workload's always by the same sender, so in order
 logger = logging.getLogger(__name__)
 
