@@ -64,8 +64,7 @@ async def test_a_workload_named_at_the_limit_runs(cluster: Cluster, kind):
         await cluster.pod_ready(pod)
         workload = await cluster.wait_state(LONGEST_NAME, "serving")
         assert workload["status"]["endpoint"].startswith(f"wl-{workload['metadata']['uid'][:8]}.")
-        await cluster.patch_spec(LONGEST_NAME, cancel=True)
-        await cluster.pod_exited(pod, 0)
+        await cluster.patch_spec(LONGEST_NAME, cancel=True)  # its pod, on no node, is deleted at once: stopped
     else:
         await cluster.pod_exited(pod, 0)
     workload = await cluster.wait_state(LONGEST_NAME, "completed")
