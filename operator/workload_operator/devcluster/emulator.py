@@ -336,6 +336,7 @@ class KubeAPIServer(kmock.KubernetesEmulator):
     _builtin_reactions: int = attrs.field(default=0, init=False)
     _changed: asyncio.Condition = attrs.field(init=False)
     _holds: list[Hold] = attrs.field(factory=list, init=False)
+    _peers: dict[int, Any] = attrs.field(factory=dict, init=False)  # request id -> the client's (host, port)
 
     def __attrs_post_init__(self) -> None:
         # The scaffold's discovery endpoints & catch-all 404, but NOT KubernetesEmulator's own
@@ -503,7 +504,13 @@ class KubeAPIServer(kmock.KubernetesEmulator):
                 self._errors[-1].append(e)
             return await self._render_error(e)
 
+    def peer(self, request: kmock.Request) -> Any:
+        """The client's (host, port) of a logged request: which connection, hence which process, sent it."""
+        return self._peers.get(request.id)
+
     async def _handle(self, request: kmock.Request) -> Response:
+        if (transport := request._raw_request.transport) is not None:  # noqa: SLF001 (kmock keeps it private)
+            self._peers[request.id] = transport.get_extra_info('peername')
         hold = next((h for h in self._holds if h.takes(request)), None)
         if hold is None:
             return await self._handle_now(request)
