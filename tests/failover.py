@@ -89,8 +89,8 @@ async def _finished(cluster: Cluster, name: str) -> dict[str, Any] | None:
 class Quiet(Protocol):
     """Checks, where the tier can see every request, that nobody reconciles while nobody leads."""
 
-    def begin(self) -> None:
-        """The SIGKILLed leader is gone."""
+    def begin(self, leader: str) -> None:
+        """The SIGKILLed leader (this identity) is gone."""
 
     def end(self) -> None:
         """A standby holds the Lease now: fail if anything but the election talked to the API in between."""
@@ -130,7 +130,7 @@ async def failover(cluster: Cluster, zygote: Zygote, seed: int, quiet: Quiet | N
             if sig == signal.SIGKILL:
                 await asyncio.to_thread(zygote.wait_gone, pid)
                 if quiet is not None:
-                    quiet.begin()
+                    quiet.begin(leader)
 
             async def taken_over() -> str | None:
                 identity = await holder(cluster)

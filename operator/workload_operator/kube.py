@@ -14,6 +14,7 @@ import datetime
 import json
 import logging
 import os
+import socket
 import ssl
 import time
 from typing import Any
@@ -34,6 +35,17 @@ TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)  # a call that hangs 
 AUTH_SECONDS = 10  # the credentials' headers are read again after this (or at once after a 401)
 EVENT_SENDERS = 4  # Events posted at once; one workload's always by the same sender, so in order
 logger = logging.getLogger(__name__)
+
+
+def replica_identity() -> str:
+    """Which replica this process is: the pod's name (the downward API's POD_NAME) in a cluster; elsewhere the
+    host and the process. It names the leader in the Lease, and each replica's requests in audit logs."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
+
+
+def user_agent() -> str:
+    """``workload-operator/<version> (<replica>)``: the operator's requests, and which replica sent them."""
+    return f"{USER_AGENT} ({replica_identity()})"
 
 
 class Conflict(Exception):
@@ -199,7 +211,7 @@ class _Http:
         if self._session is None or self._session.closed or self._loop is not loop:
             connector = aiohttp.TCPConnector(ssl=_ssl_context(self.config), limit=CONNECTIONS, keepalive_timeout=60)
             self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, headers={
-                "User-Agent": USER_AGENT, "Accept": "application/json"})  # the agent: ours, in audit logs (and tests)
+                "User-Agent": user_agent(), "Accept": "application/json"})  # ours and the replica's, in audit logs
             self._loop = loop
         return self._session
 
@@ -320,7 +332,7 @@ class Kube:
     @classmethod
     def from_environment(cls) -> Kube:
         api_client = kubernetes.client.ApiClient(load_configuration())
-        api_client.user_agent = USER_AGENT  # tells the operator's requests apart in audit logs (and in tests)
+        api_client.user_agent = user_agent()  # tells the operator's requests apart in audit logs (and in tests)
         return cls(api_client)
 
     def connection_info(self) -> Any:

@@ -25,8 +25,6 @@ import dataclasses
 import datetime
 import http.server
 import logging
-import os
-import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -39,13 +37,13 @@ from kubernetes.leaderelection import electionconfig
 from kubernetes.leaderelection.leaderelection import LeaderElection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
+from workload_operator.kube import replica_identity
+
 logger = logging.getLogger(__name__)
 LIBRARY_LOGGER = "leaderelection"  # kubernetes.leaderelection's: one INFO line per retry
 
 
-def default_identity() -> str:
-    """The pod's name (the downward API's POD_NAME) in a cluster; elsewhere the host and the process."""
-    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
+default_identity = replica_identity  # the pod's name in a cluster; elsewhere the host and the process
 
 
 @dataclasses.dataclass(frozen=True)

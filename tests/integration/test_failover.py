@@ -29,13 +29,14 @@ class EmulatorQuiet:
     def __init__(self, kube_api) -> None:
         self.kube_api, self.since = kube_api, 0
 
-    def begin(self) -> None:
+    def begin(self, leader: str) -> None:
         self.since = len(list(self.kube_api))
-        # The connections that carried reconciling (only leaders reconcile; standbys send discovery and Lease
-        # requests): what the dead leader sent on them just before SIGKILL may still be read after this point.
-        self.dead = {self.kube_api.peer(r) for r in self.kube_api.requests_since(0)
-                     if "/leases" not in r.url.path and parse_resource_path(r.url.path) is not None
-                     and r.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS)}
+        # What the dead leader sent just before SIGKILL may still be read after this point: its requests name it
+        # in their User-Agent; kopf's (its watches) came on the connections that carried reconciling before.
+        self.dead = f"({leader})"
+        self.dead_peers = {self.kube_api.peer(r) for r in self.kube_api.requests_since(0)
+                           if "/leases" not in r.url.path and parse_resource_path(r.url.path) is not None
+                           and r.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS)}
 
     def end(self) -> None:
         requests = [r for r in self.kube_api.requests_since(self.since)
@@ -44,7 +45,8 @@ class EmulatorQuiet:
                          if "/leases/" in r.url.path and r.method.upper() == "PUT"), len(requests))
         others = [f"{r.method.upper()} {r.url.path}" for r in requests[:acquired]  # discovery: a new standby's check
                   if "/leases" not in r.url.path and parse_resource_path(r.url.path) is not None
-                  and self.kube_api.peer(r) not in self.dead]
+                  and not r.headers.get("User-Agent", "").endswith(self.dead)
+                  and self.kube_api.peer(r) not in self.dead_peers]
         assert not others, f"requests while nobody led: {others}"
         assert acquired < len(requests), "no standby wrote the Lease"
 

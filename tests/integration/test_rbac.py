@@ -27,7 +27,7 @@ from tests.harness import Cluster, Operator, wait_for
 from tests.integration.conftest import WORKLOAD_CRD
 from tests.unit.test_deploy import Rule, cluster_role, granted, leader_election_role
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, ResourceSpec, parse_resource_path
-from workload_operator.kube import USER_AGENT, Kube
+from workload_operator.kube import Kube, user_agent
 from workload_operator.leader import Elector, LeaseSettings
 
 # The built-in ClusterRole system:discovery, bound to system:authenticated: the non-resource URLs every
@@ -245,7 +245,7 @@ async def test_every_request_is_allowed_by_the_cluster_role_and_every_rule_is_us
     agents = {r.headers.get("User-Agent", "").split("/")[0] for r in requests}
     assert {"workload-operator", "kopf"} <= agents
     assert Check(NonResource("get", "/apis/ml.lifecycle.dev/v1alpha1"),  # kube.check_ready()
-                 f"{USER_AGENT}: GET /apis/ml.lifecycle.dev/v1alpha1") in checks
+                 f"{user_agent()}: GET /apis/ml.lifecycle.dev/v1alpha1") in checks
     later = [r for r in requests[namespaced:] if r.headers.get("User-Agent", "").startswith("kopf/")]
     assert {"/apis/ml.lifecycle.dev/v1alpha1/workloads", "/api/v1/pods"} <= {r.url.path for r in later}, "cluster-wide"
     assert not [r for r in later if r.url.path == "/api/v1/namespaces"], "cluster-wide, kopf reads no namespaces"
