@@ -47,7 +47,7 @@ import aiohttp
 from benchmarks.apis import BenchApi, api_for
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, parse_resource_path
-from workload_operator.lifecycle.decide import pod_name
+from workload_operator.lifecycle.gang import pod_name
 from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL
 
 MERGE = {"Content-Type": "application/merge-patch+json"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import Cluster, Operator, assert_valid_history
-from workload_operator.lifecycle.decide import pod_name
+from workload_operator.lifecycle.gang import pod_name
 
 pytestmark = pytest.mark.usefixtures("operator")
 

@@ -141,6 +141,11 @@ def spec_schema() -> JsonSchema:
     schema["x-kubernetes-validations"] = service_rules()
     # The pod template's schema is generated from the Kubernetes core/v1 types (workload_operator.podschema).
     schema["properties"]["template"] = template_schema()
+    # A gang's size is what its pods are counted against: it is fixed for the workload's life.
+    schema["properties"]["replicas"]["x-kubernetes-validations"] = [{
+        "rule": "self == oldSelf", "reason": "FieldValueForbidden",
+        "message": "spec.replicas cannot be changed: delete the Workload and create it again",
+    }]
     return schema
 
 
@@ -148,6 +153,7 @@ def build_crd() -> JsonSchema:
     columns = [
         {"name": "State", "type": "string", "jsonPath": ".status.state"},
         {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+        {"name": "Ready", "type": "string", "jsonPath": ".status.podsReady"},
         {"name": "Attempts", "type": "integer", "jsonPath": ".status.attempts"},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

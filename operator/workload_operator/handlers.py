@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -32,14 +32,15 @@ from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused
 
 from workload_operator.lifecycle.decide import (
     AddFinalizer, CreatePod, CreateService, CreationRefusal, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
-    RECONCILE_FAILED, RemoveFinalizer, WorkloadView, creation_failed, decide, reconcile_failed, service_name,
+    RECONCILE_FAILED, RemoveFinalizer, WorkloadView, creation_failed, decide, headless_service_name, reconcile_failed,
+    service_name,
 )
 from workload_operator.lifecycle.pods import PodSummary, controller_uid, summarize_pod
 from workload_operator.lifecycle.queue import admission, standings
 from workload_operator.lifecycle.states import State
 from workload_operator.lifecycle.status import ACTIVE_STATES
 from workload_operator.manifests import (
-    MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, pod_manifest, service_manifest,
+    MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, headless_service_manifest, pod_manifest, service_manifest,
 )
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
@@ -187,13 +188,6 @@ def _rv(view: WorkloadView) -> int:
 
 def freshest(*views: WorkloadView | None) -> WorkloadView:
     return max((v for v in views if v is not None), key=_rv)
-
-
-def current_pod(view: WorkloadView, pods: Iterable[PodSummary]) -> PodSummary | None:
-    """The pod of the workload's current attempt, as last seen (None if it does not exist)."""
-    if view.status.run is None:
-        return None
-    return next((p for p in pods if p.name == view.status.run.pod), None)
 
 
 @kopf.on.login()
@@ -361,7 +355,7 @@ async def report_failure(view: WorkloadView, exc: BaseException, runtime: Runtim
         if fresh is None:
             return
         view = WorkloadView.from_body(fresh)
-        noted = reconcile_failed(view, message, now)
+        noted = reconcile_failed(view, message, now, own_pods(view, runtime, runtime.pods))
         if noted.status is not None:
             runtime.written[uid] = WorkloadView.from_body(await runtime.kube.write_status(view, noted.status))
         await runtime.kube.post_event(view, reason=RECONCILE_FAILED, message=message, warning=True, now=now)
@@ -372,16 +366,14 @@ async def report_failure(view: WorkloadView, exc: BaseException, runtime: Runtim
 async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Index) -> None:
     for _ in range(MAX_STEPS):
         known = own_pods(view, runtime, pods)
-        pod = current_pod(view, known)
-        others = tuple({p.name: p for p in known if pod is None or p.name != pod.name}.values())
         if view.status.state is State.QUEUED and runtime.policy.limits_admission:
             async with runtime.admission_lock:  # decide and start under one lock: one free slot, one taker
                 stand = admission(view, runtime.views(), runtime.policy)
-                decision = decide(view, pod, runtime.clock(), policy=runtime.policy, admission=stand, others=others,
+                decision = decide(view, known, runtime.clock(), policy=runtime.policy, admission=stand,
                                   create_not_before=runtime.create_not_before.get(uid))
                 view = await _step(view, decision, runtime)
         else:
-            decision = decide(view, pod, runtime.clock(), policy=runtime.policy, others=others,
+            decision = decide(view, known, runtime.clock(), policy=runtime.policy,
                               create_not_before=runtime.create_not_before.get(uid))
             view = await _step(view, decision, runtime)
         if decision.recheck_at is not None:
@@ -405,8 +397,9 @@ async def _step(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 metrics.DECISION_TO_WRITE.observe(time.monotonic() - decided_at)
         except CreationFailed as exc:  # the API server would not create the pod or Service: the core says what now
             runtime.refusals[view.uid] += 1
+            made = own_pods(view, runtime, runtime.pods)  # with those this decision created before the refusal
             refused = creation_failed(view, exc.refusal, str(exc), runtime.clock(), runtime.policy,
-                                      failures=runtime.refusals[view.uid])
+                                      failures=runtime.refusals[view.uid], pods=made)
             retry_at = refused.recheck_at  # kept even if the note below meets a conflict
             if retry_at is not None:  # no creation before then, whatever event comes meanwhile
                 runtime.create_not_before[view.uid] = retry_at
@@ -441,19 +434,21 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 view = WorkloadView.from_body(await kube.add_finalizer(view))
             case RemoveFinalizer():
                 view = WorkloadView.from_body(await kube.remove_finalizer(view))
-            case CreatePod(attempt=attempt):
+            case CreatePod(attempt=attempt, index=index):
                 assert view.spec is not None
-                summary = summarize_pod(await kube.create_pod(pod_manifest(view, view.spec, attempt), view.uid))
+                summary = summarize_pod(await kube.create_pod(pod_manifest(view, view.spec, attempt, index), view.uid))
                 runtime.created_pods[view.namespace, summary.name] = summary
                 runtime.refusals.pop(view.uid, None)
                 runtime.create_not_before.pop(view.uid, None)
             case DeletePod(name=name, uid=pod_uid, force=force):
                 await kube.delete_pod(view.namespace, name, pod_uid, force=force)
-            case CreateService():
+            case CreateService(headless=headless):
                 assert view.spec is not None
-                await kube.create_service(service_manifest(view, view.spec), view.uid)
-            case DeleteService():
-                await kube.delete_service(view.namespace, service_name(view), view.uid)
+                manifest = headless_service_manifest(view) if headless else service_manifest(view, view.spec)
+                await kube.create_service(manifest, view.uid)
+            case DeleteService(headless=headless):
+                name = headless_service_name(view) if headless else service_name(view)
+                await kube.delete_service(view.namespace, name, view.uid)
             case DeleteWorkload():
                 # Decide the next step from the marked object (release), not from the view before the delete.
                 body = await kube.delete_workload(view)

@@ -6,7 +6,10 @@ import copy
 from typing import Any
 
 from workload_operator import GROUP, KIND, VERSION
-from workload_operator.lifecycle.decide import WorkloadView, pod_name, service_name
+from workload_operator.lifecycle.decide import (
+    RENDEZVOUS_PORT, WorkloadView, headless_service_name, hostname, rendezvous_host, service_name,
+)
+from workload_operator.lifecycle.gang import attempt_pod_names
 from workload_operator.lifecycle.pods import MAIN_CONTAINER
 from workload_operator.lifecycle.spec import WorkloadSpec, WorkloadType
 from workload_operator.lifecycle.template import SHM_PATH, SHM_VOLUME, TERMINATION_MESSAGE_POLICY, main_container
@@ -18,6 +21,7 @@ POD_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 WORKLOAD_UID_LABEL = f"{GROUP}/workload-uid"   # label values are at most 63 characters: a uid fits, a name may not
 WORKLOAD_LABEL = f"{GROUP}/workload"
 ATTEMPT_LABEL = f"{GROUP}/attempt"
+INDEX_LABEL = f"{GROUP}/index"  # also an annotation, as the Job controller does with its completion index
 
 
 def owner_reference(view: WorkloadView) -> dict[str, Any]:
@@ -27,8 +31,9 @@ def owner_reference(view: WorkloadView) -> dict[str, Any]:
     }
 
 
-def pod_labels(view: WorkloadView, attempt: int) -> dict[str, str]:
-    labels = {MANAGED_BY_LABEL: MANAGED_BY, WORKLOAD_UID_LABEL: view.uid, ATTEMPT_LABEL: str(attempt)}
+def pod_labels(view: WorkloadView, attempt: int, index: int = 0) -> dict[str, str]:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, WORKLOAD_UID_LABEL: view.uid, ATTEMPT_LABEL: str(attempt),
+              INDEX_LABEL: str(index)}
     if len(view.name) <= 63:  # a valid label value; longer names are found through the uid label
         labels[WORKLOAD_LABEL] = view.name
     return labels
@@ -61,11 +66,30 @@ def _main_container(spec: WorkloadSpec) -> dict[str, Any]:
     return container
 
 
-def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[str, Any]:
+def rendezvous_env(view: WorkloadView, spec: WorkloadSpec, index: int, port: str) -> dict[str, str]:
+    """What a launcher in a gang's pod reads to find the others: torchrun's own options (PET_*), the
+    torch.distributed env:// variables for one process per pod, and the operator's names for the same."""
+    size, master = str(spec.replicas), rendezvous_host(view)
+    return {
+        "PET_NNODES": size, "PET_NODE_RANK": str(index), "PET_MASTER_ADDR": master, "PET_MASTER_PORT": port,
+        "MASTER_ADDR": master, "MASTER_PORT": port, "WORLD_SIZE": size, "RANK": str(index),
+        "WORKLOAD_REPLICAS": size, "WORKLOAD_INDEX": str(index),
+    }
+
+
+def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int, index: int = 0) -> dict[str, Any]:
     template = spec.template or {}
     pod_spec = copy.deepcopy(template.get("spec") or {})
     containers = pod_spec.get("containers") or []
     main = _main_container(spec)
+    if spec.replicas > 1:
+        # The user's own variables of the same names win (they come from the spec, ours from a convention); a port
+        # set in one of torchrun's or torch's names serves for both.
+        own = {e.get("name"): e.get("value") for e in main.get("env") or []}
+        port = own.get("PET_MASTER_PORT") or own.get("MASTER_PORT") or str(RENDEZVOUS_PORT)
+        main["env"] = [*({"name": k, "value": v} for k, v in rendezvous_env(view, spec, index, port).items() if k not in own),
+                       *(main.get("env") or [])]
+        pod_spec["hostname"], pod_spec["subdomain"] = hostname(index), headless_service_name(view)
     if any(c.get("name") == MAIN_CONTAINER for c in containers):
         containers = [main if c.get("name") == MAIN_CONTAINER else c for c in containers]
     else:
@@ -80,14 +104,15 @@ def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[s
     pod_spec["restartPolicy"] = "Never"
     pod_spec["automountServiceAccountToken"] = spec.automount_service_account_token
     metadata = template.get("metadata") or {}
+    annotations = {**(metadata.get("annotations") or {}), **({INDEX_LABEL: str(index)} if spec.replicas > 1 else {})}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": pod_name(view.name, attempt),
+            "name": attempt_pod_names(view.name, attempt, spec.replicas)[index],
             "namespace": view.namespace,
-            "labels": {**(metadata.get("labels") or {}), **pod_labels(view, attempt)},
-            **({"annotations": dict(metadata["annotations"])} if metadata.get("annotations") else {}),
+            "labels": {**(metadata.get("labels") or {}), **pod_labels(view, attempt, index)},
+            **({"annotations": annotations} if annotations else {}),
             "ownerReferences": [owner_reference(view)],
         },
         "spec": {"restartPolicy": pod_spec.pop("restartPolicy"),
@@ -96,20 +121,33 @@ def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> dict[s
     }
 
 
-def service_manifest(view: WorkloadView, spec: WorkloadSpec) -> dict[str, Any]:
-    """A ClusterIP Service in front of whichever pod the workload runs now (selected by the workload's uid)."""
+def _service(view: WorkloadView, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": service_name(view),
+            "name": name,
             "namespace": view.namespace,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY, WORKLOAD_UID_LABEL: view.uid},
             "ownerReferences": [owner_reference(view)],
         },
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {WORKLOAD_UID_LABEL: view.uid},
-            "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port}],
-        },
+        "spec": spec,
     }
+
+
+def service_manifest(view: WorkloadView, spec: WorkloadSpec) -> dict[str, Any]:
+    """A ClusterIP Service in front of whichever pod the workload runs now (selected by the workload's uid);
+    in a gang, its pod of index 0."""
+    selector = {WORKLOAD_UID_LABEL: view.uid, **({INDEX_LABEL: "0"} if spec.replicas > 1 else {})}
+    return _service(view, service_name(view), {
+        "type": "ClusterIP", "selector": selector,
+        "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port}],
+    })
+
+
+def headless_service_manifest(view: WorkloadView) -> dict[str, Any]:
+    """The headless Service that gives each pod of a gang a DNS name, ``<hostname>.<service>.<namespace>.svc``,
+    as soon as it has an IP: the pods find each other before any is Ready (the rendezvous comes first)."""
+    return _service(view, headless_service_name(view), {
+        "clusterIP": "None", "selector": {WORKLOAD_UID_LABEL: view.uid}, "publishNotReadyAddresses": True,
+    })

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from tests.unit.test_decide import NOW, PATHS, status_in
 from workload_operator.lifecycle import WorkloadStatus
 from workload_operator.lifecycle.decide import (
-    FINALIZER, NAME_LIMIT, CreatePod, Policy, WorkloadView, decide, pod_name,
+    FINALIZER, CreatePod, Policy, WorkloadView, decide,
 )
+from workload_operator.lifecycle.gang import NAME_LIMIT, pod_name
 from workload_operator.lifecycle.pods import summarize_pod
 from workload_operator.lifecycle.reasons import KNOWN
 
@@ -109,7 +110,7 @@ def walk(transition_rule, view: WorkloadView, pod, now) -> None:
     """Step as the shell does, with the pod as it is, until nothing changes: every write accepted."""
     spec = view.spec.model_dump(mode="json", by_alias=True, exclude_none=True) if view.spec else {}
     for _ in range(MAX_STEPS):
-        decision = decide(view, pod, now, policy=Policy())
+        decision = decide(view, (pod,) if pod is not None else (), now, policy=Policy())
         if decision.status is None:
             return
         old, new = stored(view.status), stored(decision.status)

@@ -584,7 +584,7 @@ KUBECTL_DISCOVERY = ('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDis
 KUBECTL_GET = ('application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,'
                'application/json')
 KUBECTL_TYPED = 'application/vnd.kubernetes.protobuf,application/json'
-WORKLOAD_COLUMNS = ['Name', 'State', 'Type', 'Attempts', 'Reason', 'Age', 'Message']
+WORKLOAD_COLUMNS = ['Name', 'State', 'Type', 'Ready', 'Attempts', 'Reason', 'Age', 'Message']
 
 
 async def fetch(api: KubeAPIServer, url: str, accept: str) -> tuple[int, str, Any]:
@@ -630,7 +630,7 @@ async def test_discovery_prefers_the_highest_priority_version(kube_api: KubeAPIS
 async def test_get_as_a_table_from_the_crds_printer_columns(kube_api: KubeAPIServer) -> None:
     await ok(kube_api, 'POST', WLS, workload('a', spec={'image': 'x', 'type': 'service'}))
     await ok(kube_api, 'PATCH', f'{WLS}/a/status', {'status': {'state': 'running', 'attempts': 2,
-                                                                'message': 'hi'}}, MERGE)
+                                                                'message': 'hi', 'podsReady': '1/2'}}, MERGE)
     await ok(kube_api, 'POST', WLS, workload('b'))
     status, content_type, table = await fetch(kube_api, f'{WLS}?limit=500', KUBECTL_GET)
     assert (status, content_type) == (200, 'application/json;as=Table;v=v1;g=meta.k8s.io')
@@ -638,12 +638,12 @@ async def test_get_as_a_table_from_the_crds_printer_columns(kube_api: KubeAPISer
     assert table['metadata'] == {'resourceVersion': str(kube_api.resource_version)}
     definitions = table['columnDefinitions']
     assert [c['name'] for c in definitions] == WORKLOAD_COLUMNS
-    assert [c['type'] for c in definitions] == ['string', 'string', 'string', 'integer', 'string', 'date', 'string']
-    assert [c['priority'] for c in definitions] == [0, 0, 0, 0, 0, 0, 1] and definitions[0]['format'] == 'name'
+    assert [c['type'] for c in definitions] == ['string', 'string', 'string', 'string', 'integer', 'string', 'date', 'string']
+    assert [c['priority'] for c in definitions] == [0, 0, 0, 0, 0, 0, 0, 1] and definitions[0]['format'] == 'name'
     (a, b) = table['rows']
-    assert a['cells'][:5] == ['a', 'running', 'service', 2, None] and a['cells'][6] == 'hi'
-    assert re.fullmatch(r'\d+s', a['cells'][5])  # the Age: creationTimestamp as a duration
-    assert b['cells'][:5] == ['b', None, None, None, None]
+    assert a['cells'][:6] == ['a', 'running', 'service', '1/2', 2, None] and a['cells'][7] == 'hi'
+    assert re.fullmatch(r'\d+s', a['cells'][6])  # the Age: creationTimestamp as a duration
+    assert b['cells'][:6] == ['b', None, None, None, None, None]
     assert a['object']['kind'] == 'PartialObjectMetadata' and a['object']['apiVersion'] == 'meta.k8s.io/v1'
     assert a['object']['metadata']['name'] == 'a' and 'spec' not in a['object']
     # One object; v1beta1 when only that is asked for; the whole object, or none, by ?includeObject=.

@@ -41,7 +41,7 @@ async def a_finished_workload(api: KubeAPIServer) -> dict:
     created = await ok(api, "POST", WLS, {"apiVersion": "ml.lifecycle.dev/v1alpha1", "kind": "Workload",
                                           "metadata": {"name": "train"}, "spec": {"image": "x", "type": "batch"}})
     await ok(api, "PATCH", f"{WLS}/train/status", {"status": {
-        "state": "completed", "attempts": 1, "reason": "Completed", "message": "the result was collected",
+        "state": "completed", "attempts": 1, "podsReady": "0/1", "reason": "Completed", "message": "the result was collected",
         "conditions": [{"type": "Finished", "status": "True", "reason": "Completed"}]}}, MERGE)
     pod = {"metadata": {"name": "train-1"}, "spec": {"containers": [{"name": "main", "image": "x"}]}}
     await ok(api, "POST", "/api/v1/namespaces/default/pods", pod)
@@ -64,8 +64,8 @@ async def test_get_shows_the_crds_printer_columns_and_pods(kube_api: KubeAPIServ
     code, out, err = await run("get", "wl")
     assert code == 0 and err == "", err  # no warning that `wl` could also match workloads/status
     header, row = out.splitlines()
-    assert header.split() == ["NAME", "STATE", "TYPE", "ATTEMPTS", "REASON", "AGE"]
-    assert row.split()[:5] == ["train", "completed", "batch", "1", "Completed"]
+    assert header.split() == ["NAME", "STATE", "TYPE", "READY", "ATTEMPTS", "REASON", "AGE"]
+    assert row.split()[:6] == ["train", "completed", "batch", "0/1", "1", "Completed"]
     code, out, err = await run("get", "wl", "-o", "wide")
     assert out.splitlines()[0].split()[-1] == "MESSAGE" and "the result was collected" in out
     code, out, err = await run("get", "pods")

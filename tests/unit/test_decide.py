@@ -6,8 +6,9 @@ import pytest
 
 from workload_operator.lifecycle import State, WorkloadStatus, apply_transition, can_transition
 from workload_operator.lifecycle.decide import (
-    FINALIZER, AddFinalizer, CreatePod, DeletePod, RemoveFinalizer, WorkloadView, decide, failure_of, pod_name,
+    FINALIZER, AddFinalizer, CreatePod, DeletePod, RemoveFinalizer, WorkloadView, decide,
 )
+from workload_operator.lifecycle.gang import failure_of, pod_name
 from workload_operator.lifecycle.pods import summarize_pod
 from workload_operator.lifecycle.status import RunInfo
 
@@ -109,7 +110,7 @@ SCENARIOS = [
 @pytest.mark.parametrize(("case", "workload", "the_pod", "to_state", "reason", "actions"), SCENARIOS,
                          ids=[s[0] for s in SCENARIOS])
 def test_decide(case, workload, the_pod, to_state, reason, actions):
-    decision = decide(workload, the_pod, NOW)
+    decision = decide(workload, (the_pod,) if the_pod is not None else (), NOW)
     if to_state is None:
         assert decision.status is None
     else:
@@ -123,14 +124,14 @@ def test_decide(case, workload, the_pod, to_state, reason, actions):
 
 
 def test_the_pod_of_the_next_attempt_is_created_and_committed_in_one_step():
-    decision = decide(view("queued"), None, NOW)
+    decision = decide(view("queued"), (), NOW)
     assert decision.status.attempts == 1
     assert decision.status.run.pod == "train-1"
     assert decision.actions == (CreatePod(1),)
 
 
 def test_a_recreated_pod_keeps_the_state_and_counts_the_attempt():
-    decision = decide(view("preparing", attempts=1), None, NOW)
+    decision = decide(view("preparing", attempts=1), (), NOW)
     assert decision.status.state == State.PREPARING
     assert decision.status.attempts == 2 and decision.status.run.pod == "train-2"
     assert decision.status.transitions == view("preparing").status.transitions  # not a transition
@@ -138,7 +139,7 @@ def test_a_recreated_pod_keeps_the_state_and_counts_the_attempt():
 
 def test_the_run_records_exit_code_times_and_the_json_result():
     done = pod("Succeeded", main=exited(0, message='{"accuracy": 0.93, "epochs": 3}'))
-    decision = decide(view("collecting"), done, NOW)
+    decision = decide(view("collecting"), (done,), NOW)
     run = decision.status.run
     assert run.pod == "train-1" and run.exit_code == 0
     assert run.result == {"accuracy": 0.93, "epochs": 3}
@@ -147,7 +148,7 @@ def test_the_run_records_exit_code_times_and_the_json_result():
 
 
 def test_a_text_result_is_kept_as_text_and_capped():
-    decision = decide(view("collecting"), pod("Succeeded", main=exited(0, message="ok " * 3000)), NOW)
+    decision = decide(view("collecting"), (pod("Succeeded", main=exited(0, message="ok " * 3000)),), NOW)
     assert isinstance(decision.status.run.result, str) and len(decision.status.run.result) <= 4096
 
 
@@ -161,7 +162,7 @@ def test_a_failure_message_carries_the_last_words():
 def test_a_jump_is_walked_one_edge_at_a_time():
     workload, done = view("preparing"), pod("Succeeded", main=exited(0, message="42"))
     states = []
-    while decision := decide(workload, done, NOW):
+    while decision := decide(workload, (done,), NOW):
         workload = WorkloadView(**{**workload.__dict__, "status": decision.status})
         states.append(str(decision.status.state))
     assert states == ["running", "collecting", "completed"]
@@ -172,7 +173,7 @@ def test_stopping_removes_a_pod_the_status_never_named():
     # The pod of attempt 1 was created, then the operator died before writing "preparing"; then a delete came.
     uncommitted = pod("Pending", attempt=1)
     deleted = view("queued", deleting=True)
-    assert decide(deleted, None, NOW, others=(uncommitted,)).actions == (DeletePod("train-1"),)
-    assert decide(deleted, None, NOW).status.state == State.CANCELLED  # once it is gone
+    assert decide(deleted, (uncommitted,), NOW).actions == (DeletePod("train-1"),)
+    assert decide(deleted, (), NOW).status.state == State.CANCELLED  # once it is gone
     released = view("cancelled", deleting=True)
-    assert decide(released, None, NOW, others=(uncommitted,)).actions == (DeletePod("train-1"), RemoveFinalizer())
+    assert decide(released, (uncommitted,), NOW).actions == (DeletePod("train-1"), RemoveFinalizer())

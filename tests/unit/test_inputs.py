@@ -10,8 +10,9 @@ import pytest
 from tests.unit.test_decide import NOW, RUNNING, exited, pod, view
 from workload_operator.lifecycle import State, WorkloadStatus
 from workload_operator.lifecycle.decide import (
-    NAME_LIMIT, Policy, RECONCILE_FAILED, WorkloadView, decide, failure_of, pod_name, reconcile_failed,
+    Policy, RECONCILE_FAILED, WorkloadView, decide, reconcile_failed,
 )
+from workload_operator.lifecycle.gang import NAME_LIMIT, failure_of, pod_name
 from workload_operator.lifecycle.pods import RESULT_LIMIT, parse_result, summarize_pod
 from workload_operator.lifecycle.reasons import KNOWN, OUT_OF_RESOURCES, status_reason
 from workload_operator.lifecycle.status import REASON_PATTERN
@@ -53,24 +54,24 @@ def test_a_pod_the_node_refused_for_a_gpu_fails_with_a_valid_status():
     refused = summarize_pod({"metadata": {"name": "train-1"}, "status": {
         "phase": "Failed", "reason": "OutOfnvidia.com/gpu", "message": "Node didn't have enough resource"}})
     assert failure_of(refused) == (OUT_OF_RESOURCES, "OutOfnvidia.com/gpu: Node didn't have enough resource")
-    failed = decide(view("preparing"), refused, NOW)
+    failed = decide(view("preparing"), (refused,), NOW)
     assert (valid(failed.status).state, failed.status.reason) == (State.FAILED, OUT_OF_RESOURCES)
 
 
 def test_routine_steps_are_not_written_and_the_scheduler_is_heard():
     creating = pod("Pending", main={"waiting": {"reason": "ContainerCreating"}})
-    assert not decide(view("preparing"), creating, NOW)
+    assert not decide(view("preparing"), (creating,), NOW)
     unschedulable = summarize_pod({"metadata": {"name": "train-1"}, "status": {"phase": "Pending", "conditions": [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
          "message": "0/12 nodes are available: 12 Insufficient nvidia.com/gpu."}]}})
-    noted = decide(view("preparing"), unschedulable, NOW)
+    noted = decide(view("preparing"), (unschedulable,), NOW)
     assert (noted.status.reason, noted.status.message) == (
         "Unschedulable", "0/12 nodes are available: 12 Insufficient nvidia.com/gpu.")
 
 
 def test_a_waiting_message_longer_than_the_schema_allows_is_cut():
     pulling = pod("Pending", main={"waiting": {"reason": "ErrImagePull", "message": "x" * 5000}})
-    assert len(valid(decide(view("preparing"), pulling, NOW).status).message) == 1024
+    assert len(valid(decide(view("preparing"), (pulling,), NOW).status).message) == 1024
 
 
 # --- names --------------------------------------------------------------------------------------
@@ -108,14 +109,14 @@ def test_a_result_that_is_json_is_kept_as_json(message, result):
 def test_preparing_with_no_history_does_not_crash_and_still_moves():
     edited = WorkloadView.from_body({**_body(view("preparing", spec={"preparingTimeoutSeconds": 60})),
                                      "status": {"state": "preparing", "attempts": 1, "run": {"pod": "train-1"}}})
-    assert not decide(edited, pod("Pending"), NOW + datetime.timedelta(days=1))  # no entry time: no timeout
-    started = decide(edited, pod("Running", main=RUNNING), NOW)
+    assert not decide(edited, (pod("Pending"),), NOW + datetime.timedelta(days=1))  # no entry time: no timeout
+    started = decide(edited, (pod("Running", main=RUNNING),), NOW)
     assert valid(started.status).state is State.RUNNING
 
 
 def test_attempts_far_beyond_any_limit_do_not_overflow_the_backoff():
     assert Policy().backoff(1100) == datetime.timedelta(seconds=300)
-    assert decide(view("orphaned", attempts=1100, spec={"maxAttempts": 100}), None, NOW).status.state is State.QUEUED
+    assert decide(view("orphaned", attempts=1100, spec={"maxAttempts": 100}), (), NOW).status.state is State.QUEUED
 
 
 def test_a_failed_reconcile_is_said_while_active_and_never_over_a_final_reason():
@@ -126,7 +127,7 @@ def test_a_failed_reconcile_is_said_while_active_and_never_over_a_final_reason()
 
 
 def test_a_run_result_of_a_huge_integer_is_stored_as_text():
-    done = decide(view("collecting"), pod("Succeeded", main=exited(0, message="1" + "0" * 400)), NOW)
+    done = decide(view("collecting"), (pod("Succeeded", main=exited(0, message="1" + "0" * 400)),), NOW)
     assert valid(done.status).run.result == "1" + "0" * 400
 
 

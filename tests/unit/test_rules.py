@@ -8,8 +8,9 @@ from tests.unit.test_decide import NOW, RUNNING, exited, pod, view
 from workload_operator.lifecycle import ConditionStatus, ConditionType, State
 from workload_operator.lifecycle.decide import (
     Admission, CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, DeleteWorkload, Policy,
-    RemoveFinalizer, creation_failed, decide, failure_of, loss_of,
+    RemoveFinalizer, creation_failed, decide,
 )
+from workload_operator.lifecycle.gang import failure_of, loss_of
 from workload_operator.lifecycle.pods import summarize_pod
 
 SERVICE = {"type": "service", "port": 8888, "readinessPath": "/api"}
@@ -55,18 +56,18 @@ def test_loss_or_failure(case, the_pod, expected):
 def test_a_lost_worker_is_orphaned_and_its_pod_cleaned_up(state):
     spec = SERVICE if state == "serving" else {}
     evicted = k8s_pod("Failed", reason="Evicted")
-    decision = decide(view(state, spec=spec), evicted, NOW)
+    decision = decide(view(state, spec=spec), (evicted,), NOW)
     assert (decision.status.state, decision.status.reason) == (State.ORPHANED, "Evicted")
     assert decision.actions == (DeletePod("train-1"),)
 
 
 def test_an_oom_is_a_failure_not_a_loss():
-    decision = decide(view("running"), k8s_pod("Failed", main=exited(137, "OOMKilled")), NOW)
+    decision = decide(view("running"), (k8s_pod("Failed", main=exited(137, "OOMKilled")),), NOW)
     assert (decision.status.state, decision.status.reason) == (State.FAILED, "OOMKilled")
 
 
 def test_a_lost_worker_past_the_retry_limit_fails():
-    decision = decide(view("serving", spec={**SERVICE, "maxAttempts": 1}), None, NOW)
+    decision = decide(view("serving", spec={**SERVICE, "maxAttempts": 1}), (), NOW)
     assert (decision.status.state, decision.status.reason) == (State.FAILED, "RetryLimitExceeded")
 
 
@@ -76,12 +77,12 @@ def test_a_requeued_workload_waits_out_an_exponential_capped_backoff():
     policy = Policy(backoff_base=10, backoff_cap=60)
     assert [policy.backoff(n).total_seconds() for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
     orphaned = view("orphaned", attempts=2)
-    requeued = decide(orphaned, None, NOW, policy=policy)
+    requeued = decide(orphaned, (), NOW, policy=policy)
     assert (requeued.status.state, requeued.status.reason) == (State.QUEUED, "Requeued")
     queued = view_with(orphaned, requeued.status)
-    waiting = decide(queued, None, later(19), policy=policy)
+    waiting = decide(queued, (), later(19), policy=policy)
     assert not waiting and waiting.recheck_at == later(20)
-    admitted = decide(queued, None, later(20), policy=policy)
+    admitted = decide(queued, (), later(20), policy=policy)
     assert admitted.status.state == State.PREPARING and admitted.actions == (CreatePod(3),)
 
 
@@ -93,15 +94,15 @@ def view_with(base, status):
 
 def test_a_queued_workload_says_why_it_waits_and_its_position():
     full = Admission(admitted=False, position=2, queued=3, active=4, limit=4)
-    decision = decide(view("queued"), None, NOW, admission=full)
+    decision = decide(view("queued"), (), NOW, admission=full)
     assert decision.status.state == State.QUEUED and decision.actions == ()
     assert decision.status.reason == "WaitingForCapacity"
     assert decision.status.message == "position 2 of 3 in the queue; 4 of 4 workloads active"
-    assert not decide(view_with(view("queued"), decision.status), None, NOW, admission=full)  # said once
+    assert not decide(view_with(view("queued"), decision.status), (), NOW, admission=full)  # said once
 
 
 def test_an_admitted_workload_starts():
-    decision = decide(view("queued"), None, NOW, admission=Admission(True, 1, 1, 3, 4))
+    decision = decide(view("queued"), (), NOW, admission=Admission(True, 1, 1, 3, 4))
     assert decision.status.state == State.PREPARING
 
 
@@ -112,57 +113,57 @@ def ready_pod(ready=True, main=RUNNING):
 
 
 def test_a_service_gets_its_service_and_endpoint_with_the_pod():
-    decision = decide(view("queued", spec=SERVICE), None, NOW)
+    decision = decide(view("queued", spec=SERVICE), (), NOW)
     assert decision.actions == (CreateService(), CreatePod(1))
     assert decision.status.endpoint == "train.ml.svc:8888"
 
 
 def test_a_service_serves_once_ready():
-    assert not decide(view("running", spec=SERVICE), ready_pod(False), NOW)
-    decision = decide(view("running", spec=SERVICE), ready_pod(True), NOW)
+    assert not decide(view("running", spec=SERVICE), (ready_pod(False),), NOW)
+    decision = decide(view("running", spec=SERVICE), (ready_pod(True),), NOW)
     assert (decision.status.state, decision.status.reason) == (State.SERVING, "Ready")
     assert decision.status.condition(ConditionType.READY).status == ConditionStatus.TRUE
 
 
 def test_a_batch_workload_ignores_readiness():
-    assert not decide(view("running"), ready_pod(True), NOW)
+    assert not decide(view("running"), (ready_pod(True),), NOW)
 
 
 def test_readiness_flaps_without_leaving_serving():
     serving = view("serving", spec=SERVICE)
-    lost = decide(serving, ready_pod(False), NOW)
+    lost = decide(serving, (ready_pod(False),), NOW)
     assert lost.status.state == State.SERVING and lost.status.transitions == serving.status.transitions
     assert lost.status.condition(ConditionType.READY).status == ConditionStatus.FALSE
     assert lost.status.reason == "NotReady"
-    back = decide(view_with(serving, lost.status), ready_pod(True), later(5))
+    back = decide(view_with(serving, lost.status), (ready_pod(True),), later(5))
     assert back.status.condition(ConditionType.READY).status == ConditionStatus.TRUE
     assert back.status.reason == "Ready"
-    assert not decide(view_with(serving, back.status), ready_pod(True), later(6))
+    assert not decide(view_with(serving, back.status), (ready_pod(True),), later(6))
 
 
 def test_cancelling_a_service_stops_it_gracefully():
     serving = view("serving", spec={**SERVICE, "cancel": True})
-    stopping = decide(serving, ready_pod(), NOW)
+    stopping = decide(serving, (ready_pod(),), NOW)
     assert (stopping.status.state, stopping.actions) == (State.STOPPING, (DeletePod("train-1"),))
 
 
 @pytest.mark.parametrize(("exit_code", "state"), [(0, State.COMPLETED), (143, State.COMPLETED), (1, State.FAILED)])
 def test_a_stopping_service_ends_by_how_it_exited(exit_code, state):
     stopping = view("stopping", spec={**SERVICE, "cancel": True})
-    decision = decide(stopping, k8s_pod("Failed" if exit_code else "Succeeded", main=exited(exit_code)), NOW)
+    decision = decide(stopping, (k8s_pod("Failed" if exit_code else "Succeeded", main=exited(exit_code)),), NOW)
     assert decision.status.state == state
 
 
 def test_a_stopping_service_whose_pod_is_gone_completed():
-    assert decide(view("stopping", spec=SERVICE), None, NOW).status.state == State.COMPLETED
+    assert decide(view("stopping", spec=SERVICE), (), NOW).status.state == State.COMPLETED
 
 
 def test_cancelling_before_serving_is_cancelled():
-    assert decide(view("preparing", spec={**SERVICE, "cancel": True}), None, NOW).status.state == State.CANCELLED
+    assert decide(view("preparing", spec={**SERVICE, "cancel": True}), (), NOW).status.state == State.CANCELLED
 
 
 def test_deleting_a_finished_service_removes_its_service():
-    decision = decide(view("completed", spec=SERVICE, deleting=True), None, NOW)
+    decision = decide(view("completed", spec=SERVICE, deleting=True), (), NOW)
     assert decision.actions == (DeleteService(), RemoveFinalizer())
 
 
@@ -174,31 +175,31 @@ def running_since(seconds_ago: float, **spec):
 
 
 def test_the_active_deadline_fails_the_workload_and_kills_the_pod():
-    decision = decide(running_since(61, activeDeadlineSeconds=60), pod("Running", main=RUNNING), NOW)
+    decision = decide(running_since(61, activeDeadlineSeconds=60), (pod("Running", main=RUNNING),), NOW)
     assert (decision.status.state, decision.status.reason) == (State.FAILED, "DeadlineExceeded")
     assert decision.actions == (DeletePod("train-1"),)
 
 
 def test_before_the_deadline_the_operator_checks_again_at_it():
-    decision = decide(running_since(10, activeDeadlineSeconds=60), pod("Running", main=RUNNING), NOW)
+    decision = decide(running_since(10, activeDeadlineSeconds=60), (pod("Running", main=RUNNING),), NOW)
     assert not decision and decision.recheck_at == later(50)
 
 
 def test_the_ttl_deletes_a_finished_workload_when_it_expires():
     done = view("completed", spec={"ttlSecondsAfterFinished": 30})
     finished_at = done.status.completion_time
-    assert decide(done, None, finished_at + datetime.timedelta(seconds=10)).recheck_at == finished_at + datetime.timedelta(seconds=30)
-    assert decide(done, None, finished_at + datetime.timedelta(seconds=30)).actions == (DeleteWorkload(),)
+    assert decide(done, (), finished_at + datetime.timedelta(seconds=10)).recheck_at == finished_at + datetime.timedelta(seconds=30)
+    assert decide(done, (), finished_at + datetime.timedelta(seconds=30)).actions == (DeleteWorkload(),)
 
 
 def test_a_waiting_pod_shows_why_and_times_out():
     pulling = pod("Pending", main={"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}})
     preparing = view("preparing", spec={"preparingTimeoutSeconds": 120})
-    noted = decide(preparing, pulling, NOW)
+    noted = decide(preparing, (pulling,), NOW)
     assert (noted.status.state, noted.status.reason, noted.status.message) == (
         State.PREPARING, "ImagePullBackOff", "pull access denied")
     assert noted.recheck_at == preparing.status.history[-1].at + datetime.timedelta(seconds=120)
-    timed_out = decide(preparing, pulling, preparing.status.history[-1].at + datetime.timedelta(seconds=120))
+    timed_out = decide(preparing, (pulling,), preparing.status.history[-1].at + datetime.timedelta(seconds=120))
     assert (timed_out.status.state, timed_out.status.reason) == (State.FAILED, "PreparingTimeout")
     assert timed_out.actions == (DeletePod("train-1"),)
 
@@ -250,9 +251,9 @@ def terminating(due: datetime.datetime, main=RUNNING):
 def test_stopping_waits_for_a_terminating_pod_until_its_grace_period_and_the_margin():
     stopping, policy = view("stopping", spec=SERVICE), Policy(force_delete_after=30)
     pod = terminating(due=later(30))
-    waiting = decide(stopping, pod, NOW, policy=policy)
+    waiting = decide(stopping, (pod,), NOW, policy=policy)
     assert not waiting and waiting.recheck_at == later(60)
-    gave_up = decide(stopping, pod, later(60), policy=policy)
+    gave_up = decide(stopping, (pod,), later(60), policy=policy)
     assert (gave_up.status.state, gave_up.status.reason) == (State.FAILED, "TerminationTimeout")
     assert gave_up.actions == (DeletePod("train-1", "p-1", force=True),)
 
@@ -260,20 +261,20 @@ def test_stopping_waits_for_a_terminating_pod_until_its_grace_period_and_the_mar
 def test_a_cancel_waiting_for_a_pod_that_never_goes_deletes_it_with_grace_zero():
     running, policy = view("running", spec={"cancel": True}), Policy(force_delete_after=30)
     pod = terminating(due=later(30))
-    waiting = decide(running, pod, NOW, policy=policy)
+    waiting = decide(running, (pod,), NOW, policy=policy)
     assert waiting.actions == () and waiting.recheck_at == later(60)
-    forced = decide(running, pod, later(61), policy=policy)
+    forced = decide(running, (pod,), later(61), policy=policy)
     assert forced.actions == (DeletePod("train-1", "p-1", force=True),) and forced.status is None
     assert forced.recheck_at == later(91)  # not at once again: the delete needs a moment to show
-    assert decide(running, None, later(62), policy=policy).status.state is State.CANCELLED
+    assert decide(running, (), later(62), policy=policy).status.state is State.CANCELLED
 
 
 def test_no_pod_is_created_again_before_the_backoff_of_a_refusal_whatever_event_comes():
     queued = view("queued")
-    waiting = decide(queued, None, NOW, create_not_before=later(10))
+    waiting = decide(queued, (), NOW, create_not_before=later(10))
     assert not waiting and waiting.recheck_at == later(10)
-    assert decide(queued, None, later(10), create_not_before=later(10)).actions == (CreatePod(1),)
-    vanished = decide(view("preparing"), None, NOW, create_not_before=later(10))  # the recreate waits too
+    assert decide(queued, (), later(10), create_not_before=later(10)).actions == (CreatePod(1),)
+    vanished = decide(view("preparing"), (), NOW, create_not_before=later(10))  # the recreate waits too
     assert not vanished and vanished.recheck_at == later(10)
-    cancelled = decide(view("queued", spec={"cancel": True}), None, NOW, create_not_before=later(10))
+    cancelled = decide(view("queued", spec={"cancel": True}), (), NOW, create_not_before=later(10))
     assert cancelled.status.state is State.CANCELLED  # a cancel does not wait for it

@@ -18,15 +18,17 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pydantic
 
+from workload_operator.lifecycle.gang import (
+    Gang, about, attempt_pod_names, failure_of, holds_resources, started, succeeded, summarize_pods,
+)
 from workload_operator.lifecycle.pods import PodSummary, parse_result
 from workload_operator.lifecycle.reasons import ROUTINE, status_reason
-from workload_operator.lifecycle.spec import InvalidSpec, WorkloadSpec, WorkloadType, parse_spec
+from workload_operator.lifecycle.spec import InvalidSpec, SuccessPolicy, WorkloadSpec, WorkloadType, parse_spec
 from workload_operator.lifecycle.states import TERMINAL, State
 from workload_operator.lifecycle.status import (
     ConditionStatus, ConditionType, RunInfo, WorkloadStatus, apply_transition, set_readiness, truncate,
@@ -88,22 +90,14 @@ class WorkloadView:
     def is_service(self) -> bool:
         return self.spec is not None and self.spec.type is WorkloadType.SERVICE
 
+    @property
+    def replicas(self) -> int:
+        return self.spec.replicas if self.spec is not None else 1
 
-NAME_LIMIT = 253  # a pod's name is a DNS subdomain, as a Workload's is
+    def gang(self, pods: Iterable[PodSummary]) -> Gang:
+        """Its pods, summarized against its current attempt."""
+        return summarize_pods(self.name, self.status.attempts, self.replicas, pods)
 
-
-def pod_name(workload: str, attempt: int) -> str:
-    """``<workload>-<attempt>``: each attempt has its own name, so a lost pod is never mistaken for its successor.
-
-    For a workload name near the limit, its tail gives way to a stable hash of the whole name, so that every
-    Workload name the CRD accepts makes a valid pod name, and two long names never make the same one.
-    """
-    name = f"{workload}-{attempt}"
-    if len(name) <= NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(workload.encode()).hexdigest()[:10]
-    keep = NAME_LIMIT - len(f"-{digest}-{attempt}")
-    return f"{workload[:keep].rstrip('-.')}-{digest}-{attempt}"
 
 
 def service_name(view: WorkloadView) -> str:
@@ -113,6 +107,27 @@ def service_name(view: WorkloadView) -> str:
         return name
     return f"wl-{view.uid[:8]}"
 
+
+def headless_service_name(view: WorkloadView) -> str:
+    """The headless Service that gives each pod of a gang its DNS name: the workload's own Service name for a
+    batch gang; a service workload's Service fronts its leader, so its gang's headless one is ``<that>-gang``."""
+    name = service_name(view)
+    if not view.is_service:
+        return name
+    return f"{name}-gang" if len(name) <= 58 else f"wl-{view.uid[:8]}-gang"
+
+
+def hostname(index: int) -> str:
+    """The hostname of a gang's pod of ``index``: ``worker-<index>.<headless service>`` is its DNS name."""
+    return f"worker-{index}"
+
+
+RENDEZVOUS_PORT = 29500  # torch.distributed's default
+
+
+def rendezvous_host(view: WorkloadView) -> str:
+    """Where the gang's pod of index 0 answers, by DNS, from the others (its headless Service's record)."""
+    return f"{hostname(0)}.{headless_service_name(view)}.{view.namespace}.svc"
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
@@ -160,6 +175,7 @@ class RemoveFinalizer:
 @dataclasses.dataclass(frozen=True)
 class CreatePod:
     attempt: int
+    index: int = 0   # its place in the attempt's gang (0 for a single pod)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,12 +187,15 @@ class DeletePod:
 
 @dataclasses.dataclass(frozen=True)
 class CreateService:
-    """The ClusterIP Service in front of a service workload's pods (one for all attempts)."""
+    """The ClusterIP Service in front of a service workload's pod (of index 0), or the headless Service of a gang's
+    pods (one for all attempts)."""
+
+    headless: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class DeleteService:
-    pass
+    headless: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,54 +226,8 @@ def _later(decision: Decision, at: datetime.datetime | None) -> Decision:
     return dataclasses.replace(decision, recheck_at=at)
 
 
+
 # --- how pods end -------------------------------------------------------------------------------
-
-
-def loss_of(pod: PodSummary | None) -> tuple[str, str] | None:
-    """The (reason, message) of a worker lost to the infrastructure, not the user's failure, or None:
-
-    1. the pod is gone, or being deleted, and not by the operator → PodDeleted;
-    2. the kubelet evicted it (node pressure) → Evicted;
-    3. it carries DisruptionTarget=True (preemption, eviction API, taint manager) → its reason;
-    4. the kubelet stopped it for a node shutdown (reason Terminated) → NodeShutdown;
-    5. its node stopped reporting (Ready=Unknown, or reason NodeLost) → NodeLost.
-    """
-    if pod is None or pod.deleting:
-        return "PodDeleted", "the pod was deleted by someone else"
-    if pod.reason == "Evicted":
-        return "Evicted", pod.message or "the kubelet evicted the pod"
-    if pod.disruption:
-        return status_reason(pod.disruption, pod.message or f"the pod was disrupted ({pod.disruption})",
-                             fallback="Disrupted")
-    if pod.reason == "Terminated":
-        return status_reason(pod.reason, pod.message or "the node shut down", fallback="NodeShutdown")
-    if pod.ready is None or pod.reason == "NodeLost":
-        return "NodeLost", pod.message or "the pod's node stopped reporting"
-    return None
-
-
-def failure_of(pod: PodSummary) -> tuple[str, str] | None:
-    """The (reason, message) of a pod that failed, or None. Criteria, in order:
-
-    1. the main container was OOM-killed → OOMKilled;
-    2. the main container exited non-zero → ExitCode, with the code and its last words;
-    3. the pod failed otherwise (e.g. DeadlineExceeded, OutOfnvidia.com/gpu) → the pod's reason as a status
-       reason (reasons.py: OutOfResources for the latter), or PodFailed.
-    """
-    main = pod.main
-    if main.terminated and main.exit_code not in (0, None):
-        words = f": {main.message.strip()}" if main.message.strip() else ""
-        if main.reason == "OOMKilled":
-            return "OOMKilled", f"the main container ran out of memory (exit code {main.exit_code}){words}"
-        return "ExitCode", f"the main container exited with code {main.exit_code}{words}"
-    if pod.phase == "Failed":
-        return status_reason(pod.reason, pod.message or f"pod {pod.name} failed", fallback="PodFailed")
-    return None
-
-
-def succeeded(pod: PodSummary) -> bool:
-    """The main container exited 0 (the pod Succeeded, or sidecars still run)."""
-    return (pod.main.terminated and pod.main.exit_code == 0) or pod.phase == "Succeeded"
 
 
 SIGTERM_EXIT = 143  # 128 + SIGTERM: a server that stops on the graceful-termination signal
@@ -262,10 +235,6 @@ SIGTERM_EXIT = 143  # 128 + SIGTERM: a server that stops on the graceful-termina
 
 def stopped_cleanly(pod: PodSummary) -> bool:
     return succeeded(pod) or (pod.main.terminated and pod.main.exit_code == SIGTERM_EXIT)
-
-
-def started(pod: PodSummary) -> bool:
-    return pod.main.running or pod.main.terminated or pod.phase in ("Running", "Succeeded")
 
 
 def run_info(pod: PodSummary) -> RunInfo:
@@ -280,14 +249,13 @@ def run_info(pod: PodSummary) -> RunInfo:
 
 @dataclasses.dataclass(frozen=True)
 class _Step:
-    """What a state's step function gets: the view, its pod, the time, and how to move."""
+    """What a state's step function gets: the view, its pods summarized, the time, and how to move."""
 
     view: WorkloadView
-    pod: PodSummary | None
+    gang: Gang
     now: datetime.datetime
     policy: Policy
     admission: Admission | None
-    others: tuple[PodSummary, ...] = ()   # the workload's pods of other attempts (e.g. made, never committed)
     create_not_before: datetime.datetime | None = None  # a refused creation is not tried again before this
 
     def creation_backoff(self) -> Decision | None:
@@ -308,24 +276,38 @@ class _Step:
     def move(self, to: State, reason: str, message: str = "", *actions: Action, **changes: Any) -> Decision:
         new = apply_transition(self.status, to, reason=reason, message=message, now=self.now,
                                generation=self.view.generation)
-        return Decision(actions=actions, status=new.model_copy(update=changes) if changes else new)
+        return Decision(actions=actions, status=self.counted(new.model_copy(update=changes), actions))
 
     def note(self, reason: str, message: str) -> Decision:
         """Say why the workload waits, without a transition; nothing if it already says so."""
         message = truncate(message)
         if (self.status.reason, self.status.message) == (reason, message):
             return NOTHING
-        return Decision(status=self.status.model_copy(update={"reason": reason, "message": message}))
+        return Decision(status=self.counted(self.status.model_copy(update={"reason": reason, "message": message})))
 
-    def delete_pod(self) -> tuple[Action, ...]:
-        return (DeletePod(self.pod.name, self.pod.uid),) if self.pod is not None and not self.pod.deleting else ()
+    def counted(self, status: WorkloadStatus, actions: tuple[Action, ...] = ()) -> WorkloadStatus:
+        """``status`` with the pod counts as they stand once ``actions`` ran: they ride along with each write the
+        workload makes anyway, and never cost one of their own."""
+        created = sum(isinstance(action, CreatePod) for action in actions)
+        if created:  # a new attempt: its pods are all waiting to start
+            counts = self.gang.counts().model_copy(update={"active": created, "ready": 0, "succeeded": 0, "failed": 0})
+        else:
+            counts = self.gang.counts(leaving={a.name for a in actions if isinstance(a, DeletePod)})
+        return status.model_copy(update={"pods": counts, "pods_ready": f"{counts.ready}/{self.gang.size}"})
 
-    def delete_all_pods(self) -> tuple[Action, ...]:
-        """Stopping for good: the current pod and any other the workload still has; a pod whose graceful
-        deletion is overdue is deleted with grace 0 (see ``overdue``)."""
-        pods = (*((self.pod,) if self.pod is not None else ()), *self.others)
+    def delete(self, pods: Iterable[PodSummary]) -> tuple[Action, ...]:
+        """Delete ``pods``; those whose graceful deletion is overdue again, with grace 0 (see ``overdue``)."""
+        pods = tuple(pods)
         return (*(DeletePod(p.name, p.uid) for p in pods if not p.deleting),
                 *(DeletePod(p.name, p.uid, force=True) for p in pods if self.overdue(p)))
+
+    def delete_all(self) -> tuple[Action, ...]:
+        """Stopping for good: every pod the workload has, of this attempt or any other."""
+        return self.delete(self.gang.pods)
+
+    def stop_the_rest(self) -> tuple[Action, ...]:
+        """The attempt has ended: delete the pods that still run (or wait to); finished ones stay, for their logs."""
+        return self.delete(p for p in self.gang.pods if holds_resources(p))
 
     def force_due(self, pod: PodSummary) -> datetime.datetime | None:
         """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin."""
@@ -338,28 +320,32 @@ class _Step:
         due = self.force_due(pod)
         return due is not None and self.now >= due
 
-    def next_force_due(self) -> datetime.datetime | None:
-        """When to look again at pods going away: the next one's force due time, or, once all are forced, one
-        margin later (a pod with someone else's finalizer outlives even a delete with grace 0)."""
-        pods = (*((self.pod,) if self.pod is not None else ()), *self.others)
-        dues = [due for p in pods if (due := self.force_due(p)) is not None]
+    def next_force_due(self, pods: Iterable[PodSummary] | None = None) -> datetime.datetime | None:
+        """When to look again at pods going away (by default all): the next one's force due time, or, once all
+        are forced, one margin later (a pod with someone else's finalizer outlives even a delete with grace 0)."""
+        dues = [due for p in (self.gang.pods if pods is None else pods) if (due := self.force_due(p)) is not None]
         if not dues:
             return None
         later = [due for due in dues if due > self.now]
         return min(later) if later else self.now + datetime.timedelta(seconds=self.policy.force_delete_after)
 
+    def wait_for_deletes(self, pods: Iterable[PodSummary] | None = None) -> Decision:
+        """Delete the pods (by default all) and wait until they are gone; their watch events bring it back."""
+        pods = self.gang.pods if pods is None else tuple(pods)
+        return _later(Decision(actions=self.delete(pods)), self.next_force_due(pods))
 
-def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *,
+
+def decide(view: WorkloadView, pods: Iterable[PodSummary], now: datetime.datetime, *,
            policy: Policy = Policy(), admission: Admission | None = None,
-           others: tuple[PodSummary, ...] = (), create_not_before: datetime.datetime | None = None) -> Decision:
-    """The next step for ``view`` given its current attempt's ``pod`` (None: no such pod).
+           create_not_before: datetime.datetime | None = None) -> Decision:
+    """The next step for ``view`` given all its ``pods`` (those the index holds, of any attempt).
 
     ``admission`` says whether a queued workload may start now; None means there is no limit.
-    ``others`` are its pods of other attempts: a pod is created before the status that counts it, so
+    The pods may include some of other attempts: a pod is created before the status that counts it, so
     one may exist that the status never named; stopping or deleting the workload removes them too.
     ``create_not_before``: the API server refused the last pod or Service; create none before then.
     """
-    step = _Step(view, pod, now, policy, admission, others, create_not_before)
+    step = _Step(view, view.gang(pods), now, policy, admission, create_not_before)
     state = view.status.state
     # A status written by hand that the schema would have refused (only without one): touch nothing.
     if view.status_error:
@@ -369,8 +355,9 @@ def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *
     if view.deleting and (state is None or state in TERMINAL):
         if not view.has_finalizer:
             return NOTHING
-        return Decision(actions=(*step.delete_all_pods(), *((DeleteService(),) if view.is_service else ()),
-                                 RemoveFinalizer()))
+        services = (*((DeleteService(),) if view.is_service else ()),
+                    *((DeleteService(headless=True),) if view.replicas > 1 else ()))
+        return Decision(actions=(*step.delete_all(), *services, RemoveFinalizer()))
     if state in TERMINAL:
         return _finished(step)
     # The finalizer goes on before anything is created that deletion must clean up.
@@ -381,12 +368,12 @@ def decide(view: WorkloadView, pod: PodSummary | None, now: datetime.datetime, *
     if view.spec is None:
         if state is State.QUEUED:
             return step.move(State.FAILED, "InvalidSpec", view.spec_error)
-        return NOTHING  # the pod runs the spec that was valid; a later bad edit changes nothing
+        return NOTHING  # the pods run the spec that was valid; a later bad edit changes nothing
     if view.cancel_requested:
         return _cancel(step)
     if (deadline := _deadline(step)) is not None and now >= deadline:
         return step.move(State.FAILED, "DeadlineExceeded",
-                         f"still active {step.spec.active_deadline_seconds}s after it started", *step.delete_pod())
+                         f"still active {step.spec.active_deadline_seconds}s after it started", *step.delete_all())
     return _later(_STEPS[state](step), deadline)
 
 
@@ -407,18 +394,29 @@ def _finished(step: _Step) -> Decision:
 
 
 def _cancel(step: _Step) -> Decision:
-    """Stop gracefully: a service goes through stopping; anything else waits for its pod to go, then ends."""
+    """Stop gracefully: a service goes through stopping; anything else waits for its pods to go, then ends."""
     why = "the Workload was deleted" if step.view.deleting else "spec.cancel was set"
     state = step.status.state
     if state is State.SERVING:
-        return step.move(State.STOPPING, "Stopping", why, *step.delete_pod())
+        return step.move(State.STOPPING, "Stopping", why, *step.delete_all())
     if state is State.STOPPING:
         return _stopping(step)
-    if step.pod is not None or step.others:  # delete them, then wait until they are gone (bounded: see overdue)
-        return _later(Decision(actions=step.delete_all_pods()), step.next_force_due())
+    if step.gang.pods:  # delete them, then wait until they are gone (bounded: see overdue)
+        return step.wait_for_deletes()
     if state is State.ORPHANED:  # orphaned only leads back to the queue; cancel from there
         return step.move(State.QUEUED, "Cancelling", why)
     return step.move(State.CANCELLED, "Deleted" if step.view.deleting else "Cancelled", why)
+
+
+def _create_attempt(step: _Step) -> tuple[tuple[Action, ...], dict[str, Any]]:
+    """The actions that create the next attempt's pods (all of the gang, in index order) and the status they make."""
+    attempt, replicas = step.status.attempts + 1, step.view.replicas
+    names = attempt_pod_names(step.view.name, attempt, replicas)
+    return tuple(CreatePod(attempt, index) for index in range(replicas)), {"attempts": attempt, "run": RunInfo(pod=names[0])}
+
+
+def _created(names: tuple[str, ...]) -> str:
+    return f"pod {names[0]} created" if len(names) == 1 else f"{len(names)} pods created: {names[0]} … {names[-1]}"
 
 
 def _queued(step: _Step) -> Decision:
@@ -436,91 +434,119 @@ def _queued(step: _Step) -> Decision:
                                                f"{a.active} of {a.limit} workloads active")
     if (waiting := step.creation_backoff()) is not None:
         return waiting
-    attempt = status.attempts + 1
-    name = pod_name(step.view.name, attempt)
-    changes: dict[str, Any] = {"attempts": attempt, "run": RunInfo(pod=name)}
-    actions: tuple[Action, ...] = (CreatePod(attempt),)
+    actions, changes = _create_attempt(step)
+    # The pods of earlier attempts go first: the new ones never share a hostname, or a GPU, with the lost ones.
+    coming = set(attempt_pod_names(step.view.name, changes["attempts"], step.view.replicas))
+    if leftovers := [p for p in step.gang.pods if p.name not in coming]:
+        return step.wait_for_deletes(leftovers)
+    if step.view.replicas > 1:
+        actions = (CreateService(headless=True), *actions)
     if step.view.is_service:
         actions = (CreateService(), *actions)
         changes["endpoint"] = f"{service_name(step.view)}.{step.view.namespace}.svc:{spec.port}"
-    return step.move(State.PREPARING, "PodCreated", f"pod {name} created", *actions, **changes)
+    names = attempt_pod_names(step.view.name, changes["attempts"], step.view.replicas)
+    return step.move(State.PREPARING, "PodCreated" if len(names) == 1 else "PodsCreated", _created(names),
+                     *actions, **changes)
 
 
 def _preparing(step: _Step) -> Decision:
-    status, spec, pod = step.status, step.spec, step.pod
-    if pod is None:
+    status, spec, gang = step.status, step.spec, step.gang
+    if gang.missing:  # a pod vanished before the run started: the attempt starts over, as a whole gang
+        vanished = about(gang.size, gang.names[gang.missing[0]], "the pod vanished")
         if status.attempts >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
-                             f"the pod vanished and {status.attempts} of {spec.max_attempts} attempts are used")
+                             f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used",
+                             *step.delete_all())
+        if gang.members:  # the rest of the gang goes first
+            return step.wait_for_deletes(gang.members.values())
         if (waiting := step.creation_backoff()) is not None:
             return waiting
-        name = pod_name(step.view.name, status.attempts + 1)
+        actions, changes = _create_attempt(step)
+        names = attempt_pod_names(step.view.name, changes["attempts"], gang.size)
         recreated = status.model_copy(update={
-            "attempts": status.attempts + 1, "reason": "PodRecreated",
-            "message": f"the pod vanished while preparing; pod {name} created", "run": RunInfo(pod=name),
+            **changes, "reason": "PodRecreated", "message": f"{vanished} while preparing; {_created(names)}",
         })
-        return Decision(actions=(CreatePod(status.attempts + 1),), status=recreated)
-    if (failure := failure_of(pod)) is not None:
-        return step.move(State.FAILED, *failure, run=run_info(pod))
-    if started(pod):
-        return step.move(State.RUNNING, "Started", f"pod {pod.name} is running")
+        return Decision(actions=actions, status=step.counted(recreated, actions))
+    if (failure := gang.failure) is not None:
+        assert failure.pod is not None
+        return step.move(State.FAILED, failure.reason, failure.message, *step.stop_the_rest(),
+                         run=run_info(failure.pod))
+    if gang.started == gang.size:
+        running = f"pod {gang.names[0]} is running" if gang.size == 1 else f"all {gang.size} pods are running"
+        return step.move(State.RUNNING, "Started", running)
     timeout = spec.preparing_timeout_seconds
     # Counted from when it entered preparing (unknown only in a status written by hand with no history: no timeout).
     since = status.history[-1].at if status.history else None
     deadline = since + datetime.timedelta(seconds=timeout) if since is not None and timeout is not None else None
     if deadline is not None and step.now >= deadline:
-        return step.move(State.FAILED, "PreparingTimeout",
-                         f"the pod did not start within {timeout}s ({pod.main.reason or pod.unscheduled or pod.phase})",
-                         *step.delete_pod())
-    return _later(_why_waiting(step, pod), deadline)
+        pod = next(p for p in step.gang.pods if not started(p))
+        why = pod.main.reason or pod.unscheduled or pod.phase
+        what = "the pod" if gang.size == 1 else f"pod {pod.name}"
+        return step.move(State.FAILED, "PreparingTimeout", f"{what} did not start within {timeout}s ({why})",
+                         *step.delete_all())
+    return _later(_why_waiting(step), deadline)
 
 
-def _why_waiting(step: _Step, pod: PodSummary) -> Decision:
-    """Say what a person can act on while the pod has not started: why its main container waits (an image that
+def _why_waiting(step: _Step) -> Decision:
+    """Say what a person can act on while a pod has not started: why its main container waits (an image that
     cannot be pulled, a missing Secret), else why it is not scheduled. Routine steps are not written."""
-    if pod.main.reason and pod.main.reason not in ROUTINE:
-        return step.note(*status_reason(pod.main.reason, pod.main.message or pod.main.reason, fallback="Waiting"))
-    if pod.unscheduled:
-        return step.note(*status_reason(pod.unscheduled, pod.unscheduled_message or pod.unscheduled,
-                                        fallback="Unschedulable"))
+    size, waiting = step.gang.size, [p for p in step.gang.pods if not started(p)]
+    for pod in waiting:
+        if pod.main.reason and pod.main.reason not in ROUTINE:
+            reason, message = status_reason(pod.main.reason, pod.main.message or pod.main.reason, fallback="Waiting")
+            return step.note(reason, about(size, pod.name, message))
+    for pod in waiting:
+        if pod.unscheduled:
+            reason, message = status_reason(pod.unscheduled, pod.unscheduled_message or pod.unscheduled,
+                                            fallback="Unschedulable")
+            return step.note(reason, about(size, pod.name, message))
     return NOTHING
 
 
 def _lost_or_failed(step: _Step) -> Decision | None:
-    """While the pod should be running: a lost worker is re-queued, a failed one ends the workload."""
-    if (loss := loss_of(step.pod)) is not None:
-        return _lost(step, *loss)
-    assert step.pod is not None
-    if (failure := failure_of(step.pod)) is not None:
-        return step.move(State.FAILED, *failure, run=run_info(step.pod))
+    """While the gang should be running: a lost worker re-queues it, a failed one ends the workload."""
+    if (loss := step.gang.loss) is not None:
+        return _lost(step, loss.reason, loss.message)
+    if (failure := step.gang.failure) is not None:
+        assert failure.pod is not None
+        return step.move(State.FAILED, failure.reason, failure.message, *step.stop_the_rest(), run=run_info(failure.pod))
     return None
 
 
 def _running(step: _Step) -> Decision:
     if (ended := _lost_or_failed(step)) is not None:
         return ended
-    pod = step.pod
-    assert pod is not None
-    if succeeded(pod):
+    gang, leader = step.gang, step.gang.leader
+    assert leader is not None
+    if gang.size == 1 and succeeded(leader):
         return step.move(State.COLLECTING, "Succeeded", "the main container exited 0; collecting its result")
-    if step.view.is_service and pod.ready:
+    if step.spec.success_policy is SuccessPolicy.ALL and gang.succeeded == gang.size:
+        return step.move(State.COLLECTING, "Succeeded",
+                         f"all {gang.size} pods exited 0; collecting the result of pod {leader.name}")
+    if step.spec.success_policy is SuccessPolicy.LEADER and succeeded(leader):
+        return step.move(State.COLLECTING, "Succeeded",
+                         f"pod {leader.name} (index 0) exited 0; stopping the others, collecting its result",
+                         *step.stop_the_rest())
+    if step.view.is_service and leader.ready:
         return step.move(State.SERVING, "Ready", f"serving at {step.status.endpoint}")
     return NOTHING
 
 
 def _lost(step: _Step, reason: str, message: str) -> Decision:
-    """A worker lost to the infrastructure is not the user's failure: re-queue while attempts remain."""
-    status, spec = step.status, step.spec
+    """A worker lost to the infrastructure is not the user's failure: re-queue while attempts remain. The whole
+    gang goes: the next attempt starts all of it again."""
+    status, spec, gone = step.status, step.spec, step.delete(step.gang.members.values())
     if status.attempts >= spec.max_attempts:
         return step.move(State.FAILED, "RetryLimitExceeded",
-                         f"{message}; {status.attempts} of {spec.max_attempts} attempts used", *step.delete_pod())
-    return step.move(State.ORPHANED, reason, message, *step.delete_pod())
+                         f"{message}; {status.attempts} of {spec.max_attempts} attempts used", *gone)
+    return step.move(State.ORPHANED, reason, message, *gone)
 
 
 def _collecting(step: _Step) -> Decision:
-    if step.pod is None:
+    leader = step.gang.leader
+    if leader is None:
         return step.move(State.COMPLETED, "Completed", "the pod vanished before its result was collected")
-    return step.move(State.COMPLETED, "Completed", "the result was collected", run=run_info(step.pod))
+    return step.move(State.COMPLETED, "Completed", "the result was collected", run=run_info(leader))
 
 
 def _orphaned(step: _Step) -> Decision:
@@ -532,33 +558,40 @@ def _orphaned(step: _Step) -> Decision:
 def _serving(step: _Step) -> Decision:
     if (ended := _lost_or_failed(step)) is not None:
         return ended
-    pod = step.pod
-    assert pod is not None
-    if pod.main.terminated:  # exited 0 on its own: it is stopping, not serving
-        return step.move(State.STOPPING, "ServerExited", "the server exited by itself")
+    leader = step.gang.leader
+    assert leader is not None
+    if leader.main.terminated:  # exited 0 on its own: it is stopping, not serving
+        return step.move(State.STOPPING, "ServerExited", "the server exited by itself", *step.stop_the_rest())
     ready = step.status.condition(ConditionType.READY)
     was_ready = ready is not None and ready.status == ConditionStatus.TRUE
-    if bool(pod.ready) != was_ready:
-        reason, message = ("Ready", "the server is ready again") if pod.ready else (
+    if bool(leader.ready) != was_ready:
+        reason, message = ("Ready", "the server is ready again") if leader.ready else (
             "NotReady", "the server stopped answering its readiness probe")
-        return Decision(status=set_readiness(step.status, bool(pod.ready), reason=reason, message=message,
-                                             now=step.now, generation=step.view.generation))
+        return Decision(status=step.counted(set_readiness(step.status, bool(leader.ready), reason=reason,
+                                                          message=message, now=step.now,
+                                                          generation=step.view.generation)))
     return NOTHING
 
 
 def _stopping(step: _Step) -> Decision:
-    pod = step.pod
-    if pod is None or stopped_cleanly(pod):
-        run = {"run": run_info(pod)} if pod is not None else {}
-        return step.move(State.COMPLETED, "Stopped", "the server stopped", *step.delete_pod(), **run)
-    if (failure := failure_of(pod)) is not None:
-        return step.move(State.FAILED, *failure, *step.delete_pod(), run=run_info(pod))
-    if step.overdue(pod):  # nothing will ever confirm that it stopped: give up on it, and say so
+    """Every pod of the gang was asked to stop: done when all have stopped cleanly or are gone."""
+    gang, leader = step.gang, step.gang.leader
+    run = {"run": run_info(leader)} if leader is not None else {}
+    running = [p for p in gang.members.values() if not stopped_cleanly(p)]
+    if not running:
+        return step.move(State.COMPLETED, "Stopped", "the server stopped", *step.delete(gang.members.values()), **run)
+    for pod in running:
+        if (failure := failure_of(pod)) is not None:
+            return step.move(State.FAILED, failure[0], about(gang.size, pod.name, failure[1]),
+                             *step.delete(gang.members.values()), run=run_info(pod))
+    if overdue := [p for p in running if step.overdue(p)]:  # nothing will confirm that they stopped: say so
+        pod = overdue[0]
+        assert pod.deletion_due is not None
         grace = f"{pod.deletion_due:%H:%M:%S} UTC + {step.policy.force_delete_after:g}s"
         return step.move(State.FAILED, "TerminationTimeout",
                          f"pod {pod.name} did not stop by {grace} (its node may be gone); deleted with grace 0",
-                         DeletePod(pod.name, pod.uid, force=True))
-    return _later(NOTHING, step.force_due(pod))
+                         *(DeletePod(p.name, p.uid, force=True) for p in overdue))
+    return _later(NOTHING, step.next_force_due(running))
 
 
 _STEPS = {
@@ -581,29 +614,29 @@ class CreationRefusal(enum.Enum):
 
 
 def creation_failed(view: WorkloadView, refusal: CreationRefusal, message: str, now: datetime.datetime,
-                    policy: Policy = Policy(), failures: int = 1) -> Decision:
-    """A pod (or Service) could not be created.
+                    policy: Policy = Policy(), failures: int = 1, pods: Iterable[PodSummary] = ()) -> Decision:
+    """A pod (or Service) could not be created; ``pods`` are the workload's pods as last seen.
 
     An invalid object ends the workload (``failed``, InvalidSpec, the API server's words): retrying
     cannot help. Anything else keeps the state and the attempt count, says why, and tries again after a
-    backoff that grows with ``failures``, the refusals in a row.
+    backoff that grows with ``failures``, the refusals in a row. A gang is created whole or not at all: the
+    pods of the new attempt made before the refusal are deleted, so that none holds a node meanwhile.
     """
+    step = _Step(view, view.gang(pods), now, policy, None)
+    coming = set(attempt_pod_names(view.name, view.status.attempts + 1, view.replicas)) if view.replicas > 1 else set()
+    made = step.delete(p for p in step.gang.others if p.name in coming)
     if refusal is CreationRefusal.INVALID:
-        return _Step(view, None, now, policy, None).move(State.FAILED, refusal.value, message)
-    retry = now + policy.backoff(failures)
-    status, message = view.status, truncate(message)
-    if (status.reason, status.message) == (refusal.value, message):
-        return Decision(recheck_at=retry)
-    return Decision(status=status.model_copy(update={"reason": refusal.value, "message": message}),
-                    recheck_at=retry)
+        return step.move(State.FAILED, refusal.value, message, *made)
+    return Decision(actions=made, status=step.note(refusal.value, message).status, recheck_at=now + policy.backoff(failures))
 
 
 RECONCILE_FAILED = "ReconcileFailed"
 
 
-def reconcile_failed(view: WorkloadView, message: str, now: datetime.datetime) -> Decision:
+def reconcile_failed(view: WorkloadView, message: str, now: datetime.datetime,
+                     pods: Iterable[PodSummary] = ()) -> Decision:
     """The operator could not take the workload's next step (a write the API server refused, or a bug in the
     operator): say so while it is active; a finished workload keeps the reason it finished with."""
     if view.status.state is None or view.status.state in TERMINAL:
         return NOTHING
-    return _Step(view, None, now, Policy(), None).note(RECONCILE_FAILED, message)
+    return _Step(view, view.gang(pods), now, Policy(), None).note(RECONCILE_FAILED, message)

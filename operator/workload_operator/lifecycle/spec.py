@@ -38,6 +38,14 @@ class WorkloadType(enum.StrEnum):
     SERVICE = "service"  # serves until stopped: … → running → serving → stopping → completed
 
 
+class SuccessPolicy(enum.StrEnum):
+    ALL = "all"          # every pod of the gang exited 0
+    LEADER = "leader"    # the pod of index 0 exited 0; the others are then stopped
+
+
+MAX_REPLICAS = 256
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -100,6 +108,16 @@ class WorkloadSpec(_Model):
     port: int | None = Field(None, ge=1, le=65535, description="type: service only (required there): the port the server listens on.")
     readiness_path: str = Field(
         "/", min_length=1, max_length=1024, pattern=r"^/", description="type: service only: HTTP path of the readiness probe. Default /.",
+    )
+    replicas: int = Field(
+        1, ge=1, le=MAX_REPLICAS,
+        description="Pods per attempt: a gang that is created, runs and ends as one (index 0…N-1, a stable hostname each, "
+                    "torchrun's rendezvous variables). Default 1. Cannot be changed once created.",
+    )
+    success_policy: SuccessPolicy = Field(
+        SuccessPolicy.ALL,
+        description="type: batch with replicas > 1: when the run has succeeded: all (every pod exited 0) or leader "
+                    "(the pod of index 0 exited 0; the others are then stopped). Default all.",
     )
     max_attempts: int = Field(3, ge=1, le=100, description="How many pods may be started in all, counting re-queues after a lost worker. Default 3.")
     active_deadline_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with DeadlineExceeded this long after it started running. Default none.")

@@ -95,6 +95,16 @@ class RunInfo(_Model):
                         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
 
+class PodCounts(_Model):
+    """The current attempt's pods, counted when the status is written (with each transition or note, not on every
+    pod event: see docs/lifecycle.md)."""
+
+    active: int = Field(0, ge=0, description="Pods running or waiting to (not finished, not being deleted).")
+    ready: int = Field(0, ge=0, description="Pods whose Ready condition is True.")
+    succeeded: int = Field(0, ge=0, description="Pods whose main container exited 0.")
+    failed: int = Field(0, ge=0, description="Pods that failed.")
+
+
 class WorkloadStatus(_Model):
     state: State | None = Field(None, description="Where the workload is in its lifecycle.")
     reason: Reason | None = Field(None, description="Why it is in that state (CamelCase).")
@@ -108,6 +118,8 @@ class WorkloadStatus(_Model):
     completion_time: Time | None = Field(None, description="When it reached a terminal state.")
     run: RunInfo | None = Field(None, description="The current attempt's pod and its outcome.")
     endpoint: str | None = Field(None, max_length=512, description="type: service: where the server answers (host:port in the cluster).")
+    pods: PodCounts | None = Field(None, description="The current attempt's pods, as of the last status write.")
+    pods_ready: str | None = Field(None, max_length=16, description="Ready pods of the attempt, as READY/REPLICAS (e.g. 6/8).")
 
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

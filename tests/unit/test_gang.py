@@ -1,0 +1,199 @@
+"""decide() over gangs: N pods per attempt, one lifecycle (the rules table of docs/lifecycle.md, "Gangs")."""
+
+import datetime
+
+import pytest
+
+from tests.unit.test_decide import NOW, RUNNING, exited, view
+from workload_operator.lifecycle import State
+from workload_operator.lifecycle.decide import (
+    CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, RemoveFinalizer, creation_failed, decide,
+)
+from workload_operator.lifecycle.gang import attempt_pod_names, pod_name, summarize_pods
+from workload_operator.lifecycle.pods import summarize_pod
+
+GANG = {"replicas": 4}
+READY = [{"type": "Ready", "status": "True"}]
+LOST = [{"type": "Ready", "status": "Unknown"}]
+
+
+def member(index, phase="Running", *, main=RUNNING, attempt=1, conditions=(), deleting=False, reason="",
+           finished="2026-11-23T11:30:00Z"):
+    status = {"phase": phase, "reason": reason, "conditions": list(conditions)}
+    if main is not None:
+        if "terminated" in main:
+            main = {"terminated": {**main["terminated"], "finishedAt": finished}}
+        status["containerStatuses"] = [{"name": "main", "state": main}]
+    meta = {"name": pod_name("train", attempt, index), "uid": f"p{attempt}-{index}",
+            **({"deletionTimestamp": "2026-11-23T12:00:00Z"} if deleting else {})}
+    return summarize_pod({"metadata": meta, "status": status})
+
+
+def gang(*overrides, size=4, **common):
+    """A gang of ``size`` running pods, with some replaced: gang(member(2, "Failed", …))."""
+    pods = {p.name: p for p in (member(i, **common) for i in range(size))}
+    pods.update({p.name: p for p in overrides if p is not None})
+    return tuple(pods.values())
+
+
+def without(pods, *indexes):
+    names = {pod_name("train", 1, i) for i in indexes}
+    return tuple(p for p in pods if p.name not in names)
+
+
+def names(*indexes, attempt=1):
+    return [pod_name("train", attempt, i) for i in indexes]
+
+
+OOM = exited(137, "OOMKilled")
+PENDING = {"waiting": {"reason": "ContainerCreating"}}
+
+
+# (id, spec, state, pods, expected state or None, reason, pods deleted)
+RULES = [
+    ("queued-creates-the-whole-gang", {}, "queued", (), "preparing", "PodsCreated", []),
+    ("preparing-waits-for-every-pod", {}, "preparing", gang(member(3, "Pending", main=PENDING)), None, None, []),
+    ("preparing-all-started", {}, "preparing", gang(), "running", "Started", []),
+    ("preparing-a-pod-failed", {}, "preparing", gang(member(1, "Failed", main=exited(1, "Error")), *(
+        member(i, "Pending", main=PENDING) for i in (0, 2, 3))), "failed", "ExitCode", names(0, 2, 3)),
+    ("preparing-a-pod-vanished-the-rest-go-first", {}, "preparing", without(gang(), 2), None, None, names(0, 1, 3)),
+    ("running-waits-for-every-pod", {}, "running", gang(member(0, "Succeeded", main=exited(0))), None, None, []),
+    ("running-all-exited-0", {}, "running", gang(*(member(i, "Succeeded", main=exited(0)) for i in range(4))),
+     "collecting", "Succeeded", []),
+    ("running-leader-policy-index-0-is-enough", {"successPolicy": "leader"}, "running",
+     gang(member(0, "Succeeded", main=exited(0))), "collecting", "Succeeded", names(1, 2, 3)),
+    ("running-leader-policy-others-do-not-count", {"successPolicy": "leader"}, "running",
+     gang(member(1, "Succeeded", main=exited(0))), None, None, []),
+    ("running-one-rank-oom", {}, "running", gang(member(2, "Failed", main=OOM)), "failed", "OOMKilled", names(0, 1, 3)),
+    ("running-one-pod-lost", {}, "running", gang(member(1, conditions=LOST)), "orphaned", "NodeLost", names(0, 1, 2, 3)),
+    ("running-one-pod-deleted", {}, "running", without(gang(), 3), "orphaned", "PodDeleted", names(0, 1, 2)),
+    ("running-lost-beats-failed", {}, "running", gang(member(0, "Failed", main=OOM), member(3, "Failed", reason="Evicted")),
+     "orphaned", "Evicted", names(0, 1, 2, 3)),
+    ("cancel-deletes-every-pod", {"cancel": True}, "running", gang(), None, None, names(0, 1, 2, 3)),
+    ("cancel-ends-once-all-are-gone", {"cancel": True}, "running", (), "cancelled", "Cancelled", []),
+    ("serving-needs-the-leader-ready", {"type": "service", "port": 80}, "running", gang(member(1, conditions=READY)),
+     None, None, []),
+    ("serving-when-the-leader-is-ready", {"type": "service", "port": 80}, "running", gang(member(0, conditions=READY)),
+     "serving", "Ready", []),
+    ("serving-leader-exits-stops-the-others", {"type": "service", "port": 80}, "serving",
+     gang(member(0, "Succeeded", main=exited(0))), "stopping", "ServerExited", names(1, 2, 3)),
+    ("stopping-waits-for-every-pod", {"type": "service", "port": 80}, "stopping",
+     gang(member(0, "Succeeded", main=exited(0)), *(member(i, deleting=True) for i in (1, 2, 3))), None, None, []),
+    ("stopping-completes-when-all-stopped", {"type": "service", "port": 80}, "stopping",
+     gang(*(member(i, "Failed", main=exited(143)) for i in range(4))), "completed", "Stopped", names(0, 1, 2, 3)),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "state", "pods", "to_state", "reason", "deleted"), RULES,
+                         ids=[r[0] for r in RULES])
+def test_gang_rules(case, spec, state, pods, to_state, reason, deleted):
+    decision = decide(view(state, spec={**GANG, **spec}), pods, NOW)
+    if to_state is None:
+        assert decision.status is None or decision.status.state.value == state
+    else:
+        assert (decision.status.state, decision.status.reason) == (State(to_state), reason)
+    assert sorted(a.name for a in decision.actions if isinstance(a, DeletePod)) == sorted(deleted)
+
+
+def test_a_new_attempt_creates_every_pod_and_a_headless_service_and_counts_them():
+    decision = decide(view("queued", spec=GANG), (), NOW)
+    assert decision.actions == (CreateService(headless=True), *(CreatePod(1, i) for i in range(4)))
+    status = decision.status
+    assert (status.attempts, status.run.pod, status.pods.active, status.pods_ready) == (1, "train-1-0", 4, "0/4")
+    assert status.message == "4 pods created: train-1-0 … train-1-3"
+
+
+def test_a_service_gang_has_its_service_and_the_headless_one():
+    decision = decide(view("queued", spec={**GANG, "type": "service", "port": 80}), (), NOW)
+    assert decision.actions[:2] == (CreateService(), CreateService(headless=True))
+    released = decide(view("completed", spec={**GANG, "type": "service", "port": 80}, deleting=True), (), NOW)
+    assert released.actions == (DeleteService(), DeleteService(headless=True), RemoveFinalizer())
+
+
+def test_the_failure_names_the_pod_that_failed_first():
+    first = member(3, "Failed", main=OOM, finished="2026-11-23T11:10:00Z")
+    then = member(0, "Failed", main=exited(1, "Error"), finished="2026-11-23T11:11:00Z")  # NCCL broke: a consequence
+    decision = decide(view("running", spec=GANG), gang(first, then), NOW)
+    assert decision.status.reason == "OOMKilled"
+    assert decision.status.message.startswith("pod train-1-3: the main container ran out of memory")
+    assert decision.status.run.pod == "train-1-3"
+    # Finished pods stay, for their logs; the two still running go: no GPU is held by a gang that cannot succeed.
+    assert sorted(a.name for a in decision.actions) == names(1, 2)
+    assert (decision.status.pods.active, decision.status.pods.failed) == (0, 2)
+
+
+def test_a_replaced_gang_is_created_only_once_the_old_one_is_gone():
+    preparing = view("preparing", spec=GANG)
+    going = tuple(member(i, "Pending", main=PENDING, deleting=True) for i in (0, 1, 3))
+    assert not decide(preparing, going, NOW).actions  # deleted, not gone yet: wait
+    recreated = decide(preparing, (), NOW)
+    assert recreated.actions == tuple(CreatePod(2, i) for i in range(4))
+    assert (recreated.status.state, recreated.status.reason, recreated.status.attempts) == (State.PREPARING, "PodRecreated", 2)
+    assert recreated.status.message.startswith("pod train-1-0: the pod vanished while preparing")
+
+
+def test_requeued_gang_waits_for_the_lost_pods_before_the_next_attempt():
+    queued = view("queued", spec=GANG, attempts=1)
+    lingering = (member(2, deleting=True),)
+    waiting = decide(queued, lingering, NOW)
+    assert not waiting.actions and waiting.status is None and waiting.recheck_at is not None
+    overdue = decide(queued, lingering, NOW + datetime.timedelta(hours=1))  # its node is gone: nothing confirms
+    assert overdue.actions == (DeletePod("train-1-2", "p1-2", force=True),)
+    assert decide(queued, (), NOW + datetime.timedelta(hours=1)).actions[1:] == tuple(CreatePod(2, i) for i in range(4))
+
+
+def test_counts_ride_along_with_writes_and_never_cost_one():
+    running = view("running", spec=GANG)
+    assert not decide(running, gang(member(1, conditions=READY)), NOW)  # one more pod ready: no write
+    ended = decide(running, gang(*(member(i, "Succeeded", main=exited(0), conditions=()) for i in range(4))), NOW)
+    assert (ended.status.pods.succeeded, ended.status.pods.active, ended.status.pods_ready) == (4, 0, "0/4")
+
+
+def test_a_refused_pod_takes_the_gang_made_so_far_with_it():
+    queued = view("queued", spec=GANG)
+    made = tuple(member(i, "Pending", main=PENDING) for i in (0, 1))  # pod 2 was refused (a quota)
+    refused = creation_failed(queued, CreationRefusal.REFUSED, "exceeded quota", NOW, pods=made)
+    assert sorted(a.name for a in refused.actions) == names(0, 1)
+    assert (refused.status.state, refused.status.reason) == (State.QUEUED, "PodCreationFailed")
+    single = creation_failed(view("queued"), CreationRefusal.REFUSED, "exceeded quota", NOW,
+                             pods=(summarize_pod({"metadata": {"name": "train-1"}}),))
+    assert not single.actions  # one pod: nothing was made
+
+
+def test_one_replica_keeps_its_names_and_messages():
+    assert attempt_pod_names("train", 2, 1) == ("train-2",)
+    assert attempt_pod_names("train", 2, 3) == ("train-2-0", "train-2-1", "train-2-2")
+    decision = decide(view("queued"), (), NOW)
+    assert (decision.actions, decision.status.message, decision.status.pods_ready) == (
+        (CreatePod(1),), "pod train-1 created", "0/1")
+
+
+def test_summary_walks_the_pods_once_into_one_view():
+    pods = (*gang(member(1, conditions=READY), member(2, "Succeeded", main=exited(0)), member(3, "Pending", main=PENDING)),
+            member(0, attempt=2))  # made for the next attempt, never committed
+    summary = summarize_pods("train", 1, 4, pods)
+    assert (summary.started, summary.active, summary.ready, summary.succeeded, summary.failed) == (3, 3, 1, 1, 0)
+    assert [p.name for p in summary.others] == ["train-2-0"] and summary.missing == () and summary.leader.name == "train-1-0"
+
+
+def test_each_pod_of_a_gang_knows_its_place_and_where_index_0_answers():
+    from workload_operator.manifests import INDEX_LABEL, headless_service_manifest, pod_manifest, service_manifest
+    workload = view("queued", spec={**GANG, "env": [{"name": "MASTER_PORT", "value": "1234"}]})
+    pod = pod_manifest(workload, workload.spec, 2, 3)
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert pod["metadata"]["name"] == "train-2-3"
+    assert pod["metadata"]["labels"][INDEX_LABEL] == pod["metadata"]["annotations"][INDEX_LABEL] == "3"
+    assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("worker-3", "train")
+    assert env["PET_MASTER_ADDR"] == env["MASTER_ADDR"] == "worker-0.train.ml.svc"
+    assert (env["PET_NNODES"], env["PET_NODE_RANK"], env["WORLD_SIZE"], env["RANK"]) == ("4", "3", "4", "3")
+    assert env["MASTER_PORT"] == env["PET_MASTER_PORT"] == "1234"  # the user's port, for both names
+    assert [e["name"] for e in pod["spec"]["containers"][0]["env"]].count("MASTER_PORT") == 1
+    headless = headless_service_manifest(workload)
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    server = view("queued", spec={**GANG, "type": "service", "port": 80})
+    assert service_manifest(server, server.spec)["spec"]["selector"][INDEX_LABEL] == "0"  # it fronts index 0
+    assert headless_service_manifest(server)["metadata"]["name"] == "train-gang"
+    single = view("queued")
+    alone = pod_manifest(single, single.spec, 1)
+    assert "hostname" not in alone["spec"] and "env" not in alone["spec"]["containers"][0]
+    assert "annotations" not in alone["metadata"]
