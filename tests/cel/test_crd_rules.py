@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from tests.cel.conftest import Rule
 from workload_operator.lifecycle import InvalidSpec, InvalidTransition, State, can_transition, is_terminal, parse_spec
 
 STATES = [str(s) for s in State]
@@ -104,3 +105,12 @@ def test_the_spec_rules_agree_with_the_spec_model(spec_rules, spec):
         expected_problem = str(refused).removeprefix("spec: ")
     problems = [rule.message(spec) for rule in spec_rules if not rule.allows(spec)]
     assert problems == ([expected_problem] if expected_problem else [])
+
+
+def test_a_gang_keeps_its_size(crd_schema):
+    replicas = crd_schema["properties"]["spec"]["properties"]["replicas"]
+    (rule,) = (Rule(raw) for raw in replicas["x-kubernetes-validations"])
+    assert rule.allows(4, 4)  # a rule that reads oldSelf is skipped on create: any size is taken then
+    assert not rule.allows(8, 4) and not rule.allows(1, 4)
+    assert rule.message(8, 4) == "spec.replicas cannot be changed: delete the Workload and create it again"
+    assert (replicas["minimum"], replicas["maximum"], replicas["default"]) == (1, 256, 1)

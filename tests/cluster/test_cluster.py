@@ -57,3 +57,12 @@ async def test_the_api_server_refuses_a_bad_spec(cluster: Cluster, spec, field):
     code, message = await refusal(cluster.create_workload("bad-spec", **spec))
     assert code == 422
     assert field in message
+
+
+async def test_the_api_server_refuses_resizing_a_gang(cluster: Cluster):
+    await cluster.create_workload("gang", replicas=2)
+    code, message = await refusal(cluster.patch_spec("gang", replicas=3))
+    assert code == 422
+    assert "spec.replicas cannot be changed" in message
+    code, message = await refusal(cluster.create_workload("too-big", replicas=257))
+    assert code == 422 and "spec.replicas" in message

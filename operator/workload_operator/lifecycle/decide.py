@@ -31,7 +31,7 @@ from workload_operator.lifecycle.reasons import ROUTINE, status_reason
 from workload_operator.lifecycle.spec import InvalidSpec, SuccessPolicy, WorkloadSpec, WorkloadType, parse_spec
 from workload_operator.lifecycle.states import TERMINAL, State
 from workload_operator.lifecycle.status import (
-    ConditionStatus, ConditionType, RunInfo, WorkloadStatus, apply_transition, set_readiness, truncate,
+    ConditionStatus, ConditionType, PodCounts, RunInfo, WorkloadStatus, apply_transition, set_readiness, truncate,
 )
 
 FINALIZER = "ml.lifecycle.dev/cleanup"
@@ -290,7 +290,7 @@ class _Step:
         workload makes anyway, and never cost one of their own."""
         created = sum(isinstance(action, CreatePod) for action in actions)
         if created:  # a new attempt: its pods are all waiting to start
-            counts = self.gang.counts().model_copy(update={"active": created, "ready": 0, "succeeded": 0, "failed": 0})
+            counts = PodCounts(active=created)
         else:
             counts = self.gang.counts(leaving={a.name for a in actions if isinstance(a, DeletePod)})
         return status.model_copy(update={"pods": counts, "pods_ready": f"{counts.ready}/{self.gang.size}"})
@@ -408,11 +408,11 @@ def _cancel(step: _Step) -> Decision:
     return step.move(State.CANCELLED, "Deleted" if step.view.deleting else "Cancelled", why)
 
 
-def _create_attempt(step: _Step) -> tuple[tuple[Action, ...], dict[str, Any]]:
-    """The actions that create the next attempt's pods (all of the gang, in index order) and the status they make."""
+def _next_attempt(step: _Step) -> tuple[tuple[str, ...], tuple[Action, ...], dict[str, Any]]:
+    """The next attempt: its pods' names, the actions that create them all (in index order), and its status."""
     attempt, replicas = step.status.attempts + 1, step.view.replicas
     names = attempt_pod_names(step.view.name, attempt, replicas)
-    return tuple(CreatePod(attempt, index) for index in range(replicas)), {"attempts": attempt, "run": RunInfo(pod=names[0])}
+    return names, tuple(CreatePod(attempt, index) for index in range(replicas)), {"attempts": attempt, "run": RunInfo(pod=names[0])}
 
 
 def _created(names: tuple[str, ...]) -> str:
@@ -434,17 +434,15 @@ def _queued(step: _Step) -> Decision:
                                                f"{a.active} of {a.limit} workloads active")
     if (waiting := step.creation_backoff()) is not None:
         return waiting
-    actions, changes = _create_attempt(step)
+    names, actions, changes = _next_attempt(step)
     # The pods of earlier attempts go first: the new ones never share a hostname, or a GPU, with the lost ones.
-    coming = set(attempt_pod_names(step.view.name, changes["attempts"], step.view.replicas))
-    if leftovers := [p for p in step.gang.pods if p.name not in coming]:
+    if leftovers := [p for p in step.gang.pods if p.name not in names]:
         return step.wait_for_deletes(leftovers)
     if step.view.replicas > 1:
         actions = (CreateService(headless=True), *actions)
     if step.view.is_service:
         actions = (CreateService(), *actions)
         changes["endpoint"] = f"{service_name(step.view)}.{step.view.namespace}.svc:{spec.port}"
-    names = attempt_pod_names(step.view.name, changes["attempts"], step.view.replicas)
     return step.move(State.PREPARING, "PodCreated" if len(names) == 1 else "PodsCreated", _created(names),
                      *actions, **changes)
 
@@ -461,8 +459,7 @@ def _preparing(step: _Step) -> Decision:
             return step.wait_for_deletes(gang.members.values())
         if (waiting := step.creation_backoff()) is not None:
             return waiting
-        actions, changes = _create_attempt(step)
-        names = attempt_pod_names(step.view.name, changes["attempts"], gang.size)
+        names, actions, changes = _next_attempt(step)
         recreated = status.model_copy(update={
             **changes, "reason": "PodRecreated", "message": f"{vanished} while preparing; {_created(names)}",
         })
