@@ -57,6 +57,26 @@ async def test_a_pod_name_taken_by_someone_else_waits_and_spends_no_attempt(clus
         ("collecting", "completed")]
 
 
+async def test_a_gang_is_made_whole_or_not_at_all_when_one_name_is_taken(cluster: Cluster):
+    theirs = await cluster.create_foreign_pod("ring-1-2", labels={"app.kubernetes.io/managed-by": "workload-operator"})
+    await cluster.create_workload("ring", replicas=4)
+    status = (await cluster.wait_reason("ring", "NameConflict"))["status"]
+    assert (status["state"], status["attempts"]) == ("queued", 0)
+    for index in (0, 1, 3):  # made at once with index 2, then deleted: no pod of a gang that cannot start holds a node
+        await cluster.wait_pod_gone(f"ring-1-{index}")
+    assert unchanged(theirs, await cluster.pod("ring-1-2"))
+
+    await cluster._call(cluster.core.delete_namespaced_pod, "ring-1-2", cluster.namespace)  # its owner frees the name
+    await cluster.wait_state("ring", "preparing")
+    for index in range(4):
+        await cluster.pod_running(f"ring-1-{index}")
+    await cluster.wait_state("ring", "running")
+    for index in range(4):
+        await cluster.pod_exited(f"ring-1-{index}", 0)
+    workload = await cluster.wait_state("ring", "completed")
+    assert (workload["status"]["attempts"], workload["status"]["podsReady"]) == (1, "0/4")
+
+
 async def test_decoy_pods_are_left_alone_and_cancel_and_delete_complete(cluster: Cluster, operator: Operator):
     other = cluster.elsewhere(f"{cluster.namespace}-b")
     await other.create_namespace()

@@ -428,18 +428,17 @@ class Settled(Exception):
 async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> WorkloadView:
     """Run one decision: its actions, then the conditional status write that commits them."""
     kube = runtime.kube
+    pods = [action for action in decision.actions if isinstance(action, CreatePod)]
     for action in decision.actions:
         match action:
             case AddFinalizer():
                 view = WorkloadView.from_body(await kube.add_finalizer(view))
             case RemoveFinalizer():
                 view = WorkloadView.from_body(await kube.remove_finalizer(view))
-            case CreatePod(attempt=attempt, index=index):
-                assert view.spec is not None
-                summary = summarize_pod(await kube.create_pod(pod_manifest(view, view.spec, attempt, index), view.uid))
-                runtime.created_pods[view.namespace, summary.name] = summary
-                runtime.refusals.pop(view.uid, None)
-                runtime.create_not_before.pop(view.uid, None)
+            case CreatePod():  # a gang's pods all at once, at the first of them
+                if pods:
+                    await create_pods(view, pods, runtime)
+                    pods = []
             case DeletePod(name=name, uid=pod_uid, force=force):
                 await kube.delete_pod(view.namespace, name, pod_uid, force=force)
             case CreateService(headless=headless):
@@ -465,6 +464,24 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                                           warning=new_view.status.reason in WARNING_REASONS)
         view = new_view
     return view
+
+
+async def create_pods(view: WorkloadView, pods: list[CreatePod], runtime: Runtime) -> None:
+    """Create pods concurrently: a gang of N costs about one round trip, not N. Each one made is noted (the index
+    has not seen it yet) even when another is refused; the first refusal is then raised."""
+    assert view.spec is not None
+    spec = view.spec
+    results = await asyncio.gather(
+        *(runtime.kube.create_pod(pod_manifest(view, spec, p.attempt, p.index), view.uid) for p in pods),
+        return_exceptions=True)
+    for result in results:
+        if not isinstance(result, BaseException):
+            summary = summarize_pod(result)
+            runtime.created_pods[view.namespace, summary.name] = summary
+    if errors := [result for result in results if isinstance(result, BaseException)]:
+        raise errors[0]
+    runtime.refusals.pop(view.uid, None)
+    runtime.create_not_before.pop(view.uid, None)
 
 
 async def record_transition(old: WorkloadView, new: WorkloadView, runtime: Runtime) -> None:
