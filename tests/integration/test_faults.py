@@ -37,7 +37,9 @@ EXPECTED = {  # kind -> (final state, the whole history)
     "bad": ("failed", [*START, ("running", "failed")]),
     "svc": ("completed", [*START, ("running", "serving"), ("serving", "stopping"), ("stopping", "completed")]),
     "doomed": ("cancelled", [*START, ("running", "cancelled")]),  # deleted: read from the emulator's store
+    "gang": ("completed", [*START, ("running", "collecting"), ("collecting", "completed")]),
 }
+GANG = 3  # pods of each "gang" workload
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +79,16 @@ async def service(cluster: Cluster, name: str) -> None:
     await cluster.patch_spec(name, cancel=True)
 
 
+async def gang(cluster: Cluster, name: str) -> None:
+    await cluster.create_workload(name, replicas=GANG)
+    for index in range(GANG):
+        await cluster.wait_pod(f"{name}-1-{index}")
+        await cluster.pod_running(f"{name}-1-{index}")
+    await cluster.wait_state(name, "running")
+    for index in reversed(range(GANG)):  # index 0, whose result is collected, last
+        await cluster.pod_exited(f"{name}-1-{index}", 0, message='{"loss": 0.1}')
+
+
 async def deleted_while_running(cluster: Cluster, name: str) -> None:
     await cluster.start_running(name)
     await cluster.delete_workload(name)
@@ -107,6 +119,7 @@ async def test_lifecycles_survive_api_faults(seed, cluster: Cluster, kube_api: K
         *(batch(cluster, name, 3) for name in names["bad"]),
         *(service(cluster, name) for name in names["svc"]),
         *(deleted_while_running(cluster, name) for name in names["doomed"]),
+        *(gang(cluster, name) for name in names["gang"]),
     )
     kube_api.faults = None  # the API is healthy again: everything must settle
 
@@ -128,11 +141,13 @@ async def test_lifecycles_survive_api_faults(seed, cluster: Cluster, kube_api: K
             assert status["state"] == final
             if kind == "bad":
                 assert status["reason"] == "ExitCode" and status["run"]["exitCode"] == 3
-            if kind == "ok":
+            if kind in ("ok", "gang"):
                 assert status["run"]["result"] == {"loss": 0.1}
-            # One pod per attempt: only `<name>-1`, created once (all its stored versions have one uid).
+            # One pod per attempt (a gang's: one per index): `<name>-1`, created once (its stored versions: one uid).
             assert status["attempts"] == 1
-            assert [len({v["metadata"]["uid"] for v in stored(kube_api, pods, f"{name}-{n}")}) for n in (1, 2)] == [1, 0]
+            ones, twos = ([f"{name}-{n}"] if kind != "gang" else [f"{name}-{n}-{i}" for i in range(GANG)] for n in (1, 2))
+            assert [len({v["metadata"]["uid"] for v in stored(kube_api, pods, pod)}) for pod in ones] == [1] * len(ones)
+            assert not any(stored(kube_api, pods, pod) for pod in twos)
             if kind in ("svc", "doomed"):
                 await cluster.wait_pod_gone(f"{name}-1")
 
