@@ -155,7 +155,8 @@ class Gang:
 
 
 def summarize_pods(workload: str, attempt: int, replicas: int, pods: Iterable[PodSummary]) -> Gang:
-    """One pass over the workload's pods: the current attempt's members by index, the others, and their figures."""
+    """One pass over the workload's pods: the current attempt's members by index, the others, and their figures.
+    A pod named twice keeps its first summary (the shell lists the watched ones before its own notes of pods it made)."""
     names = attempt_pod_names(workload, attempt, replicas)
     index_of = {name: index for index, name in enumerate(names)}
     members: dict[int, PodSummary] = {}
@@ -163,9 +164,9 @@ def summarize_pods(workload: str, attempt: int, replicas: int, pods: Iterable[Po
     for pod in pods:
         index = index_of.get(pod.name)
         if index is None:
-            others[pod.name] = pod
+            others.setdefault(pod.name, pod)
         else:
-            members[index] = pod  # the index's pod, or the operator's own note of it: the later one wins
+            members.setdefault(index, pod)
     counts = dict(started=0, active=0, ready=0, succeeded=0, failed=0)
     loss: Ending | None = None
     failures: list[tuple[str, int, Ending]] = []
