@@ -1,10 +1,11 @@
-"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--modes batch,service,worker-loss] [--kubeconfig PATH]
+"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--modes batch,service,worker-loss,gang] [--replicas 8]
+                                [--kubeconfig PATH]
 
 Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
 driver playing the users and the kubelet, and prints a table with a row per mode and N:
 
-- status writes and other operator requests per transition, from the API's request log (watches and
-  the lists that open them are not counted), and which requests the others are;
+- status writes and other operator requests per transition and per pod, from the API's request log
+  (watches and the lists that open them are not counted), and which requests the others are;
 - latency from a write that should move a Workload (a pod's status, a cancel, a pod deleted) to the
   state change it causes, seen on a watch (p50, p99), next to the bare round trip measured in the same
   run (one status PATCH and its watch event, no operator) and their ratio;
@@ -15,7 +16,8 @@ driver playing the users and the kubelet, and prints a table with a row per mode
 The modes: ``batch`` (queued → preparing → running → collecting → completed), ``service`` (… running →
 serving, then cancelled: stopping → completed) and ``worker-loss`` (the first pod is deleted while
 running: orphaned → queued, and a second attempt completes; the operator's backoff is set to 0 so that
-the run measures the operator, not the wait).
+the run measures the operator, not the wait) and ``gang`` (batch workloads of ``--replicas`` pods each: every
+pod Running, then every pod Succeeded; the same path as batch, and still one status write per transition).
 
 By default the API is kmock's emulator in this process. With ``--kubeconfig`` it is a real API server
 (for example kube-apiserver and etcd alone, as the cluster tests use): the run installs the CRD if it is
@@ -47,7 +49,7 @@ import aiohttp
 from benchmarks.apis import BenchApi, api_for
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, parse_resource_path
-from workload_operator.lifecycle.gang import pod_name
+from workload_operator.lifecycle.gang import attempt_pod_names
 from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -57,6 +59,7 @@ PATHS = {  # mode -> the states every workload goes through, in order
     "service": ("queued", "preparing", "running", "serving", "stopping", "completed"),
     "worker-loss": ("queued", "preparing", "running", "orphaned", "queued", "preparing", "running", "collecting",
                     "completed"),
+    "gang": ("queued", "preparing", "running", "collecting", "completed"),  # spec.replicas pods, one lifecycle
 }
 MAIN = {"name": "main", "image": "busybox", "imageID": "", "restartCount": 0}
 STARTED = "2026-11-23T12:00:00Z"
@@ -81,6 +84,7 @@ class Run:
     size: int
     unrelated: int = 0
     one_at_a_time: bool = False
+    replicas: int = 1  # pods per attempt (spec.replicas): more than 1 in gang mode only
     baseline: bool = False  # the operator of --baseline, not this checkout's
     latencies: list[float] = field(default_factory=list)
     round_trips: list[float] = field(default_factory=list)
@@ -88,6 +92,7 @@ class Run:
     transitions: int = 0
     status_writes: int = 0
     others: collections.Counter[str] = field(default_factory=collections.Counter)
+    pods: int = 0  # the operator's pods, every attempt's
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     stop_seconds: float = 0.0
@@ -97,7 +102,8 @@ class Run:
 
     @property
     def label(self) -> str:
-        label = f"{self.size} one at a time" if self.one_at_a_time else f"{self.size} at once"
+        size = f"{self.size} × {self.replicas} pods" if self.replicas > 1 else f"{self.size}"
+        label = f"{size} one at a time" if self.one_at_a_time else f"{size} at once"
         return label + (f", {self.unrelated} unrelated pods" if self.unrelated else "") + (
             " (baseline)" if self.baseline else "")
 
@@ -105,8 +111,8 @@ class Run:
 class Driver:
     """The test side: creates workloads, plays the kubelet and the users, and times what the operator does."""
 
-    def __init__(self, base: str, namespace: str, session: aiohttp.ClientSession) -> None:
-        self.base, self.namespace, self.session = base, namespace, session
+    def __init__(self, base: str, namespace: str, session: aiohttp.ClientSession, replicas: int = 1) -> None:
+        self.base, self.namespace, self.session, self.replicas = base, namespace, session, replicas
         self.workloads_url = f"{base}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
         self.pods_url = f"{base}/api/v1/namespaces/{namespace}/pods"
         self.seen: collections.defaultdict[str, list[str]] = collections.defaultdict(list)  # states in order
@@ -194,14 +200,16 @@ class Driver:
     async def reach(self, workload: str, state: str, times: int = 1) -> None:
         await self.until(workload, lambda: self.seen[workload].count(state) >= times)
 
-    async def pod(self, workload: str, attempt: int) -> str:
-        name = pod_name(workload, attempt)
-        await self.until(workload, lambda: name in self.pods)
-        return name
+    async def attempt_pods(self, workload: str, attempt: int) -> tuple[str, ...]:
+        """Once the operator has created them all: the attempt's pods, by index (one, but for a gang)."""
+        names = attempt_pod_names(workload, attempt, self.replicas)
+        await self.until(workload, lambda: self.pods.issuperset(names))
+        return names
 
     # --- what the users and the kubelet do ----------------------------------------------------
     async def create(self, workload: str, mode: str) -> None:
-        spec = {"image": "busybox", **(SERVICE_SPEC if mode == "service" else {})}
+        spec = {"image": "busybox", **(SERVICE_SPEC if mode == "service" else {}),
+                **({"replicas": self.replicas} if mode == "gang" else {})}
         await self.call("POST", self.workloads_url, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workload",
                                                      "metadata": {"name": workload}, "spec": spec})
 
@@ -213,32 +221,40 @@ class Driver:
     def pod_status(self, pod: str, status: dict[str, Any]) -> Coroutine[Any, Any, None]:
         return self.call("PATCH", f"{self.pods_url}/{pod}/status", {"status": status}, MERGE)
 
-    async def run_pod(self, workload: str, attempt: int, status: dict[str, Any]) -> str:
-        pod = await self.pod(workload, attempt)
+    async def to_all(self, workload: str, pods: tuple[str, ...], state: str, status: dict[str, Any]) -> None:
+        """Every pod of the attempt to ``status``; the last pod's write is the one that should move the workload
+        to ``state`` (a gang moves once all of its pods have): it is timed, once the others' are done."""
+        await asyncio.gather(*(self.pod_status(pod, status) for pod in pods[:-1]))
+        await self.cause(workload, state, self.pod_status(pods[-1], status))
+
+    async def run_pods(self, workload: str, attempt: int, status: dict[str, Any]) -> tuple[str, ...]:
+        pods = await self.attempt_pods(workload, attempt)
         await self.reach(workload, "preparing", times=attempt)
-        await self.cause(workload, "running", self.pod_status(pod, status))
+        await self.to_all(workload, pods, "running", status)
         await self.reach(workload, "running", times=attempt)
-        return pod
+        return pods
 
     async def batch(self, workload: str) -> None:
-        pod = await self.run_pod(workload, 1, RUNNING)
-        await self.cause(workload, "collecting", self.pod_status(pod, SUCCEEDED))
+        """A batch workload, or a gang of them: each pod Running, then each Succeeded (exit 0)."""
+        pods = await self.run_pods(workload, 1, RUNNING)
+        await self.to_all(workload, pods, "collecting", SUCCEEDED)
 
     async def service(self, workload: str) -> None:
-        await self.run_pod(workload, 1, SERVING)
+        await self.run_pods(workload, 1, SERVING)
         await self.reach(workload, "serving")
         await self.cause(workload, "stopping", self.call("PATCH", f"{self.workloads_url}/{workload}",
                                                         {"spec": {"cancel": True}}, MERGE))
 
     async def worker_loss(self, workload: str) -> None:
-        lost = await self.run_pod(workload, 1, RUNNING)
+        (lost,) = await self.run_pods(workload, 1, RUNNING)
         await self.cause(workload, "orphaned", self.call("DELETE", f"{self.pods_url}/{lost}"))
-        pod = await self.run_pod(workload, 2, RUNNING)
+        (pod,) = await self.run_pods(workload, 2, RUNNING)
         await self.cause(workload, "collecting", self.pod_status(pod, SUCCEEDED))
 
     async def lifecycle(self, workload: str, mode: str) -> None:
         await self.create(workload, mode)
-        await {"batch": self.batch, "service": self.service, "worker-loss": self.worker_loss}[mode](workload)
+        await {"batch": self.batch, "service": self.service, "worker-loss": self.worker_loss,
+               "gang": self.batch}[mode](workload)
         await self.reach(workload, "completed")
         if tuple(self.seen[workload]) != PATHS[mode]:
             raise RuntimeError(f"{workload} went {' → '.join(self.seen[workload])}, not {' → '.join(PATHS[mode])}")
@@ -368,13 +384,16 @@ async def stop(operator: subprocess.Popen[bytes], grace: float = 30) -> float:
 
 
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
-                  one_at_a_time: bool = False, baseline: pathlib.Path | None = None) -> Run:
-    """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead."""
-    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time, baseline=baseline is not None)
+                  one_at_a_time: bool = False, baseline: pathlib.Path | None = None, replicas: int = 8) -> Run:
+    """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead;
+    ``replicas``: the pods of each gang (gang mode only)."""
+    replicas = replicas if mode == "gang" else 1
+    run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time, replicas=replicas,
+              baseline=baseline is not None)
     namespace = "bench-" + uuid.uuid4().hex[:6]
     log = api.kubeconfig.with_name(f"operator-{namespace}.log")
     async with aiohttp.ClientSession() as session:
-        driver = Driver(api.url, namespace, session)
+        driver = Driver(api.url, namespace, session, replicas)
         await driver.call("POST", f"{api.url}/api/v1/namespaces", {"metadata": {"name": namespace}})
         # Without a controller-manager nobody creates it, and ServiceAccount admission would refuse the pods.
         await driver.call("POST", f"{api.url}/api/v1/namespaces/{namespace}/serviceaccounts",
@@ -444,7 +463,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             stopped = await stop(operator)
             run.stop_seconds = run.stop_seconds or stopped
             await exited
-    run.latencies = driver.latencies
+    run.latencies, run.pods = driver.latencies, len(driver.pods)
     run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
     if run.transitions != size * len(PATHS[mode]):
         raise RuntimeError(f"{run.transitions} transitions counted in the statuses, not {size * len(PATHS[mode])}")
@@ -453,28 +472,33 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 
 def table(runs: list[Run]) -> str:
     head = ("| mode | workloads | transitions | status writes / transition | other requests / transition | "
+            "other requests / pod | "
             "latency p50 / p99 (ms) | bare round trip p50 / p99 (ms) | ratio p50 | transitions/s | operator CPU (s) | "
             "CPU per lifecycle (ms) | operator peak RSS (MB) | memory per Workload held (kB) | "
             "operator TCP connections | stop after SIGTERM (s) |")
-    lines = [head, "|" + " --- |" * 15]
+    lines = [head, "|" + " --- |" * 16]
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
         lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
-                     f"{sum(r.others.values()) / r.transitions:.2f} | {p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
+                     f"{sum(r.others.values()) / r.transitions:.2f} | {sum(r.others.values()) / r.pods:.2f} | "
+                     f"{p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
                      f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.cpu_seconds / r.size * 1000:.1f} | "
                      f"{r.peak_rss_mb:.0f} | {r.held_kb:.1f} | {r.connections} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
 
 def breakdown(runs: list[Run]) -> str:
-    """The other requests, per workload, once per mode (they do not depend on N)."""
+    """The other requests, per workload (and per pod, for a gang), once per mode (they do not depend on N)."""
     lines, done = ["Other requests of the operator, per workload:"], set()
     for r in runs:
-        if (r.mode, r.baseline) not in done and not r.unrelated:
-            done.add((r.mode, r.baseline))
+        if (r.mode, r.replicas, r.baseline) not in done and not r.unrelated:
+            done.add((r.mode, r.replicas, r.baseline))
             per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
-            lines.append(f"- {r.mode}{' (baseline)' if r.baseline else ''}: {per}")
+            per_pod = ", ".join(f"{what} {count / r.pods:.2f}" for what, count in sorted(r.others.items()))
+            gang = f" of {r.replicas} pods" if r.replicas > 1 else ""
+            lines.append(f"- {r.mode}{gang}{' (baseline)' if r.baseline else ''}: {per}"
+                         + (f"; per pod: {per_pod}" if r.replicas > 1 else ""))
     restarted = ", ".join(f"{r.label}: {r.restart_writes}" for r in runs)
     lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     return "\n".join(lines)
@@ -505,13 +529,20 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     plan += [("batch", sizes[0], args.unrelated_pods, False)] if args.unrelated_pods else []
     # With --baseline, each row runs twice, the baseline's operator first, so the two are measured side by side.
     versions = [args.baseline, None] if args.baseline else [None]
+    description, skipped = "no run", []
     for (mode, size, unrelated, one_at_a_time), baseline in ((row, v) for row in plan for v in versions):
-        started, what = time.monotonic(), f"{mode}, {size}{' one at a time' if one_at_a_time else ''}, " \
+        gang = f" × {args.replicas} pods" if mode == "gang" else ""
+        started, what = time.monotonic(), f"{mode}, {size}{gang}{' one at a time' if one_at_a_time else ''}, " \
                                           f"{unrelated} unrelated pods{' (baseline)' if baseline else ''}"
+        if mode == "gang" and baseline is not None and not knows_gangs(baseline):
+            skipped.append(f"{what}: skipped, the baseline's operator does not know gangs (spec.replicas)")
+            print(skipped[-1], file=sys.stderr, flush=True)
+            continue
         try:
             async with api_for(args.kubeconfig) as api:
                 description = api.description
-                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline))
+                runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline,
+                                          args.replicas))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -521,14 +552,25 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"{description}; operator in its own process")
     print(f"command: python -m benchmarks.lifecycle {' '.join(sys.argv[1:])}".rstrip() + "\n")
+    if skipped:
+        print("\n".join(skipped) + "\n")
     return runs, failures
+
+
+def knows_gangs(package: pathlib.Path) -> bool:
+    """Whether the ``workload_operator`` package in folder ``package`` (a --baseline) runs gangs: an operator from
+    before them would run one pod whatever spec.replicas says, and the driver would wait for the others forever."""
+    gang = package / "workload_operator" / "lifecycle" / "gang.py"
+    return gang.is_file() and "def attempt_pod_names(" in gang.read_text()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle", description=__doc__.split("\n\n")[1])
     parser.add_argument("--sizes", default="100,1000,5000", help="workload counts to sweep (default %(default)s)")
-    parser.add_argument("--modes", default="batch,service,worker-loss",
+    parser.add_argument("--modes", default="batch,service,worker-loss",  # gang: on demand
                         help=f"lifecycles to sweep, of {', '.join(PATHS)} (default %(default)s)")
+    parser.add_argument("--replicas", type=int, default=8, metavar="R",
+                        help="pods per workload in gang mode (spec.replicas, 2 to 256; default %(default)s)")
     parser.add_argument("--unrelated-pods", type=int, default=5000, metavar="N",
                         help="for the extra run of the smallest size (default %(default)s; 0: skip)")
     parser.add_argument("--one-at-a-time", type=int, default=50, metavar="N",
@@ -543,6 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):
         parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: the modes are {', '.join(PATHS)}")
+    if not 2 <= args.replicas <= 256:
+        parser.error(f"--replicas {args.replicas}: a gang has 2 to 256 pods")
     runs, failures = asyncio.run(bench(args))
     if runs:
         print(table(runs))

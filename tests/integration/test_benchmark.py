@@ -26,20 +26,25 @@ from workload_operator.lifecycle.decide import WorkloadView
 from tests.harness import client_configuration, stand_in_api, write_kubeconfig
 
 SIZE = 3
+GANG, REPLICAS = 5, 3  # the gang mode's workloads, and pods each
 # Per workload, beyond the watches: one Event per transition, and what each lifecycle needs.
 OTHER_REQUESTS = {
     "batch": {"PATCH workloads": 1, "POST pods": 1},                      # the finalizer; the pod
     "service": {"PATCH workloads": 1, "POST pods": 1, "POST services": 1, "DELETE pods": 1},  # stopping deletes it
     "worker-loss": {"PATCH workloads": 1, "POST pods": 2},                # the lost pod is gone already
+    "gang": {"PATCH workloads": 1, "POST services": 1},                   # the finalizer; the headless Service
 }
+SINGLE_POD_MODES = [mode for mode in PATHS if mode != "gang"]
 
 
-def expected_others(mode: str, size: int = SIZE) -> collections.Counter[str]:
-    per_workload = {**OTHER_REQUESTS[mode], "POST events": len(PATHS[mode])}
+def expected_others(mode: str, size: int = SIZE, replicas: int = REPLICAS) -> collections.Counter[str]:
+    """For a gang: ``replicas`` pods in one attempt, and nothing else per pod (its counts ride on the transitions)."""
+    per_workload = {**OTHER_REQUESTS[mode], "POST events": len(PATHS[mode]),
+                    **({"POST pods": replicas} if mode == "gang" else {})}
     return collections.Counter({what: count * size for what, count in per_workload.items()})
 
 
-@pytest.mark.parametrize("mode", list(PATHS))
+@pytest.mark.parametrize("mode", SINGLE_POD_MODES)
 async def test_every_mode_costs_one_status_write_per_transition(mode):
     async with emulated_api() as api:
         run = await one_run(api, mode, SIZE, unrelated=0, timeout=60)
@@ -52,14 +57,29 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     assert run.restart_writes == 0  # an operator restarted with nothing to do writes nothing
 
 
+async def test_a_gang_costs_one_status_write_per_transition_whatever_its_pods_do():
+    """5 workloads of 3 pods: 15 pods started and finished one by one, and yet 5 status writes per workload; the
+    other requests are per workload, but for one POST per pod (the finalizer, the headless Service, the Events)."""
+    async with emulated_api() as api:
+        run = await one_run(api, "gang", GANG, unrelated=0, timeout=60, replicas=REPLICAS)
+
+    assert run.pods == GANG * REPLICAS and run.label == f"{GANG} × {REPLICAS} pods at once"
+    assert run.status_writes == run.transitions == GANG * len(PATHS["gang"])
+    assert run.others == expected_others("gang", GANG, REPLICAS)
+    assert sum(run.others.values()) / run.pods == pytest.approx((1 + 1 + len(PATHS["gang"]) + REPLICAS) / REPLICAS)
+    assert len(run.latencies) == GANG * 2  # each gang's last pod Running, then its last pod Succeeded
+    assert run.restart_writes == 0
+
+
 async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(kube_api: KubeAPIServer, kubeconfig):
-    """The kubeconfig mode, pointed at the emulator: the proxy's log and the server's own must agree."""
+    """The kubeconfig mode, pointed at the emulator: the proxy's log and the server's own must agree. Gangs: every
+    kind of request a batch run sends, and the headless Services (created, then removed with their Workloads)."""
     async with proxied_api(kubeconfig) as api:
         first = len(kube_api.requests_since(0))
-        run = await one_run(api, "batch", SIZE, unrelated=2, timeout=60)
+        run = await one_run(api, "gang", SIZE, unrelated=2, timeout=60, replicas=REPLICAS)
 
-    assert run.status_writes == run.transitions == SIZE * len(PATHS["batch"])
-    assert run.others == expected_others("batch")
+    assert run.status_writes == run.transitions == SIZE * len(PATHS["gang"])
+    assert run.others == expected_others("gang", SIZE, REPLICAS)
     # Every request the operator sent reached the server, through the proxy, with the proxy's credentials.
     received = [r for r in kube_api.requests_since(first) if r.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS)]
     assert {r.headers.get("Authorization") for r in received} == {"Bearer test-token"}
