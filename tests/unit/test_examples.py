@@ -7,7 +7,7 @@ import yaml
 
 from workload_operator.lifecycle import parse_spec
 from workload_operator.lifecycle.decide import WorkloadView
-from workload_operator.manifests import pod_manifest
+from workload_operator.manifests import INDEX_LABEL, pod_manifest, service_manifest
 
 EXAMPLES = {doc["metadata"]["name"]: doc for path in sorted((pathlib.Path(__file__).parents[2] / "examples").glob("*.yaml"))
             for doc in yaml.safe_load_all(path.read_text()) if doc}
@@ -67,3 +67,41 @@ def test_training():
                                     {"name": "dshm", "mountPath": "/dev/shm"}]
     assert spec["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert main["image"] == "ghcr.io/acme/train:1.4" and main["command"] == ["python", "train.py"]
+
+
+def test_distributed_training():
+    """A gang of 4: torchrun reads its options from the PET_* variables; the command names none of them."""
+    example = EXAMPLES["train-ddp"]
+    spec = parse_spec(example["spec"])
+    view = WorkloadView.from_body({"metadata": {**example["metadata"], "namespace": "ml", "uid": "u-1"}, "spec": example["spec"]})
+    pods = [pod_manifest(view, spec, 1, index) for index in range(spec.replicas)]
+    assert spec.replicas == 4 and spec.success_policy == "all"
+    for index, pod in enumerate(pods):
+        main = container(pod, "main")
+        env = {e["name"]: e.get("value") for e in main["env"]}
+        assert env["PET_NNODES"] == "4" and env["PET_NODE_RANK"] == str(index)
+        assert env["PET_MASTER_ADDR"] == "worker-0.train-ddp.ml.svc" and env["PET_MASTER_PORT"] == "29500"
+        assert not any(arg.startswith(("--nnodes", "--node-rank", "--master")) for arg in main["command"] + main["args"])
+        assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == (f"worker-{index}", "train-ddp")
+        assert main["resources"]["requests"]["nvidia.com/gpu"] == main["resources"]["limits"]["nvidia.com/gpu"] == "8"
+        assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in pod["spec"]["volumes"]
+        assert {"name": "checkpoints", "mountPath": "/checkpoints"} in main["volumeMounts"]
+
+
+def test_multinode_vllm():
+    """A service gang of 2: index 0 runs the Ray head and the server, index 1 joins it at MASTER_ADDR."""
+    example = EXAMPLES["llm-405b"]
+    spec = parse_spec(example["spec"])
+    view = WorkloadView.from_body({"metadata": {**example["metadata"], "namespace": "ml", "uid": "u-1"}, "spec": example["spec"]})
+    assert (spec.type, spec.replicas) == ("service", 2)
+    script = spec.args[0]
+    assert '"$WORKLOAD_INDEX" = 0' in script and 'ray start --address="$MASTER_ADDR:' in script
+    assert "--distributed-executor-backend ray" in script and '--pipeline-parallel-size "$WORKLOAD_REPLICAS"' in script
+    assert service_manifest(view, spec)["spec"]["selector"][INDEX_LABEL] == "0"  # only index 0 serves
+    for index in range(2):
+        pod = pod_manifest(view, spec, 1, index)
+        main = container(pod, "main")
+        env = {e["name"]: e.get("value") for e in main["env"]}
+        assert env["MASTER_ADDR"] == "worker-0.llm-405b-gang.ml.svc" and env["WORKLOAD_INDEX"] == str(index)
+        assert "exec" in main["readinessProbe"]  # the template's own probe: index 1 serves no HTTP
+        assert main["resources"]["limits"]["nvidia.com/gpu"] == "8"

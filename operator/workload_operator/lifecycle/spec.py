@@ -119,9 +119,9 @@ class WorkloadSpec(_Model):
         description="type: batch with replicas > 1: when the run has succeeded: all (every pod exited 0) or leader "
                     "(the pod of index 0 exited 0; the others are then stopped). Default all.",
     )
-    max_attempts: int = Field(3, ge=1, le=100, description="How many pods may be started in all, counting re-queues after a lost worker. Default 3.")
+    max_attempts: int = Field(3, ge=1, le=100, description="How many attempts (a pod, or a gang of replicas pods, each) may be started in all, counting re-queues after a lost worker. Default 3.")
     active_deadline_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with DeadlineExceeded this long after it started running. Default none.")
-    preparing_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with PreparingTimeout when the pod has not started after this long. Default none.")
+    preparing_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with PreparingTimeout when the pod (in a gang: every pod) has not started after this long. Default none.")
     ttl_seconds_after_finished: int | None = Field(None, ge=0, le=31_536_000, description="Delete the finished Workload after this long. Default: kept.")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher is admitted first; ties go by creation time. Default 0.")
     cancel: bool = Field(False, description="Set true to stop the workload; refused once it is finished. Default false.")

@@ -109,7 +109,7 @@ class WorkloadStatus(_Model):
     state: State | None = Field(None, description="Where the workload is in its lifecycle.")
     reason: Reason | None = Field(None, description="Why it is in that state (CamelCase).")
     message: Message | None = Field(None, description="Why it is in that state, for people.")
-    attempts: int = Field(0, ge=0, description="Pods started so far.")
+    attempts: int = Field(0, ge=0, description="Attempts started so far (a pod, or a gang of pods, each).")
     observed_generation: int | None = Field(None, ge=0, description="The spec generation this status was computed from.")
     conditions: list[Condition] = Field(default_factory=list, max_length=len(ConditionType))
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT, description=f"The newest {HISTORY_LIMIT} transitions, oldest first.")

@@ -112,7 +112,7 @@ def combination_problems(spec: Any) -> list[str]:
                         "the last log lines become the failure message")
     if pod.get("restartPolicy", "Never") != "Never":
         problems.append("spec.template.spec.restartPolicy: the operator's own (Never): each pod runs once; "
-                        "spec.maxAttempts says how many pods may be started")
+                        "spec.maxAttempts says how many attempts may be started")
     token = pod.get("automountServiceAccountToken")
     if token is not None and token != spec.automount_service_account_token:
         problems.append("spec.template.spec.automountServiceAccountToken and spec.automountServiceAccountToken "
