@@ -197,3 +197,20 @@ def test_each_pod_of_a_gang_knows_its_place_and_where_index_0_answers():
     alone = pod_manifest(single, single.spec, 1)
     assert "hostname" not in alone["spec"] and "env" not in alone["spec"]["containers"][0]
     assert "annotations" not in alone["metadata"]
+
+
+@pytest.mark.parametrize("replicas", [1, 4])
+@pytest.mark.parametrize("how", ["evicted", "node-lost"])
+def test_a_pod_lost_before_the_run_started_restarts_the_attempt(replicas, how):
+    pending = dict(phase="Pending", main=PENDING)
+    lost = dict(phase="Failed", reason="Evicted") if how == "evicted" else dict(conditions=LOST, **pending)
+    pods = gang(member(replicas - 1, **lost), *(member(i, **pending) for i in range(replicas - 1)), size=replicas)
+    if replicas == 1:  # a single pod keeps its name
+        pods = (summarize_pod({"metadata": {"name": "train-1", "uid": "p"}, "status": {
+            "phase": lost["phase"], "reason": lost.get("reason", ""), "conditions": list(lost.get("conditions", ()))}}),)
+    preparing = view("preparing", spec={"replicas": replicas})
+    deleting = decide(preparing, pods, NOW)
+    assert deleting.status is None  # not failed: the infrastructure's doing; the whole gang goes first
+    assert sorted(a.name for a in deleting.actions) == sorted(p.name for p in pods)
+    recreated = decide(preparing, (), NOW)  # then a new attempt
+    assert (recreated.status.reason, recreated.status.attempts) == ("PodRecreated", 2)

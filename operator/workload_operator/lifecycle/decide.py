@@ -449,8 +449,10 @@ def _queued(step: _Step) -> Decision:
 
 def _preparing(step: _Step) -> Decision:
     status, spec, gang = step.status, step.spec, step.gang
-    if gang.missing:  # a pod vanished before the run started: the attempt starts over, as a whole gang
-        vanished = about(gang.size, gang.names[gang.missing[0]], "the pod vanished")
+    # A pod lost before the run started (it vanished, was evicted, its node stopped reporting): no work is lost
+    # yet and preparing cannot be orphaned, so the attempt starts over as a whole gang, once the old one is gone.
+    if (loss := gang.loss) is not None:
+        vanished = about(gang.size, gang.names[gang.missing[0]], "the pod vanished") if gang.missing else loss.message
         if status.attempts >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
                              f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used",
