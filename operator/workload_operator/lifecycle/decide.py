@@ -449,16 +449,25 @@ def _queued(step: _Step) -> Decision:
                      *actions, **changes)
 
 
+POD_VANISHED = "PodVanished"  # a gang's pod vanished while preparing: noted while the rest of the gang is deleted
+
+
 def _preparing(step: _Step) -> Decision:
     status, spec, gang = step.status, step.spec, step.gang
     if gang.missing:  # a pod vanished before the run started: the attempt starts over, as a whole gang
         vanished = about(gang.size, gang.names[gang.missing[0]], "the pod vanished")
+        if status.reason == POD_VANISHED and status.message:  # noted while the rest went: they are missing too now
+            vanished = status.message
         if status.attempts >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
                              f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used",
                              *step.delete_all())
-        if gang.members:  # the rest of the gang goes first
-            return step.wait_for_deletes(gang.members.values())
+        if gang.members:  # the rest of the gang goes first; which pod vanished is noted now, while it can be told
+            going = step.wait_for_deletes(gang.members.values())
+            if status.reason == POD_VANISHED:
+                return going
+            noted = status.model_copy(update={"reason": POD_VANISHED, "message": truncate(vanished)})
+            return dataclasses.replace(going, status=step.counted(noted, going.actions))
         if (waiting := step.creation_backoff()) is not None:
             return waiting
         actions, changes = _create_attempt(step)
