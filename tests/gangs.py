@@ -261,3 +261,72 @@ async def test_a_restart_mid_gang_applies_what_it_missed_once_and_makes_no_pod_t
     assert workload["status"]["attempts"] == 1 and workload["status"]["run"]["result"] == 0
     assert set(await pods_of(cluster, "resume")) == set(names("resume"))  # no pod made twice, nor a new gang
     assert status_writes("resume") == len(HAPPY)
+
+
+async def test_a_rank_that_fails_while_the_operator_is_down_fails_the_gang_on_return(
+        cluster: Cluster, status_writes, operator: Operator, audit):
+    await start_gang(cluster, "late", replicas=3)
+    await operator.stop()
+    await cluster.pod_exited("late-1-1", 1, message="NCCL error: unhandled system error")
+    await operator.start()
+    workload = await cluster.wait_state("late", "failed")
+    assert workload["status"]["reason"] == "ExitCode"
+    assert workload["status"]["message"].startswith("pod late-1-1: the main container exited with code 1: NCCL error")
+    assert audit.transitions("late") == assert_valid_history(workload) == [*HAPPY[:3], ("running", "failed")]
+    await wait_pods(cluster, "late", {"late-1-1"})
+    assert status_writes("late") == 4
+
+
+async def test_a_pod_that_vanishes_while_preparing_takes_the_gang_with_it_and_a_new_one_is_made(
+        cluster: Cluster, status_writes):
+    await cluster.create_workload("flaky", replicas=3)
+    await wait_pods(cluster, "flaky", set(names("flaky", 1, 3)))
+    await cluster.wait_state("flaky", "preparing")
+    await cluster.pod_running("flaky-1-0")
+    await cluster._call(cluster.core.delete_namespaced_pod, "flaky-1-1", cluster.namespace)
+    await wait_pods(cluster, "flaky", set(names("flaky", 2, 3)))  # never a mix of two attempts
+
+    async def recorded():  # the pods are created first, then the status that counts them is written
+        workload = await cluster.workload("flaky")
+        return workload if workload["status"]["attempts"] == 2 else None
+
+    workload = await wait_for(recorded, "the second attempt in status")
+    assert (workload["status"]["state"], workload["status"]["reason"]) == ("preparing", "PodRecreated")
+    message = workload["status"]["message"]
+    assert message == "pod flaky-1-1: the pod vanished while preparing; 3 pods created: flaky-2-0 … flaky-2-2", message
+    assert status_writes("flaky") == 4  # queued, preparing, which pod vanished (noted while the rest went), the new gang
+
+
+async def test_a_gang_is_created_whole_or_not_at_all(cluster: Cluster, status_writes):
+    # Index 2's name is taken by someone else's pod: the gang's first two pods must not wait on their nodes for it.
+    theirs = await cluster.create_foreign_pod("whole-1-2", labels={"app.kubernetes.io/managed-by": "workload-operator"})
+    await cluster.create_workload("whole", replicas=3)
+    status = (await cluster.wait_reason("whole", "NameConflict"))["status"]
+    assert (status["state"], status["attempts"]) == ("queued", 0)
+    assert f"pod {cluster.namespace}/whole-1-2 already exists and is not this workload's" in status["message"]
+    await wait_pods(cluster, "whole", set())  # the two it made are deleted (the foreign pod has no such label)
+    assert (await cluster.pod("whole-1-2"))["metadata"]["uid"] == theirs["metadata"]["uid"]
+
+    await cluster._call(cluster.core.delete_namespaced_pod, "whole-1-2", cluster.namespace)  # its owner frees the name
+    await wait_pods(cluster, "whole", set(names("whole", 1, 3)))
+    for name in names("whole", 1, 3):
+        await cluster.pod_exited(name, 0)
+    workload = await cluster.wait_state("whole", "completed")
+    assert workload["status"]["attempts"] == 1 and assert_valid_history(workload) == HAPPY
+    assert status_writes("whole") == len(HAPPY) + 1  # and the refusal, shown once
+
+
+async def test_a_gang_takes_one_slot_of_the_queue(cluster: Cluster, operator: Operator, monkeypatch):
+    await operator.stop()
+    monkeypatch.setenv("WORKLOAD_OPERATOR_MAX_ACTIVE_PER_NAMESPACE", "2")
+    await operator.start()
+    await start_gang(cluster, "big", replicas=4)  # 4 pods, one workload: one slot of 2
+    await cluster.create_workload("small")
+    await cluster.wait_pod("small-1")
+    await cluster.create_workload("third")
+    waiting = await cluster.wait_reason("third", "WaitingForCapacity")
+    assert "2 of 2 workloads active" in waiting["status"]["message"]
+    for name in names("big"):
+        await cluster.pod_exited(name, 0)
+    await cluster.wait_state("big", "completed")
+    await cluster.wait_pod("third-1")  # the gang's one slot is free again
