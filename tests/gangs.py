@@ -317,10 +317,10 @@ async def test_a_gang_is_created_whole_or_not_at_all(cluster: Cluster, status_wr
 
 
 async def test_a_gang_takes_one_slot_of_the_queue(cluster: Cluster, operator: Operator, monkeypatch):
-    await operator.stop()
+    await start_gang(cluster, "big", replicas=4)  # 4 pods, one workload: one slot of 2
+    await operator.stop()  # (an operator stopped before it has settled takes seconds to stop: the gang goes first)
     monkeypatch.setenv("WORKLOAD_OPERATOR_MAX_ACTIVE_PER_NAMESPACE", "2")
     await operator.start()
-    await start_gang(cluster, "big", replicas=4)  # 4 pods, one workload: one slot of 2
     await cluster.create_workload("small")
     await cluster.wait_pod("small-1")
     await cluster.create_workload("third")
