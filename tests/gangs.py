@@ -123,7 +123,8 @@ async def test_one_rank_oom_killed_fails_the_gang_naming_it_and_deletes_the_runn
     assert status_writes("oom") == 4
 
 
-async def test_a_lost_node_requeues_the_whole_gang_and_a_new_gang_of_4_completes(cluster: Cluster, status_writes, audit):
+async def test_a_lost_node_requeues_the_whole_gang_and_a_new_gang_of_4_completes(cluster: Cluster, status_writes,
+                                                                                  audit):
     await start_gang(cluster, "elastic")
     await cluster.pod_lost("elastic-1-1", "node-lost")
     await wait_pods(cluster, "elastic", set(names("elastic", 2)))  # the old gang gone, a whole new one
@@ -137,9 +138,11 @@ async def test_a_lost_node_requeues_the_whole_gang_and_a_new_gang_of_4_completes
     assert edges == [*HAPPY[:3], ("running", "orphaned"), ("orphaned", "queued"), ("queued", "preparing"),
                      *HAPPY[2:]]
     status = workload["status"]
-    assert status["history"][3]["reason"] == "NodeLost" and said(audit, "elastic", "orphaned").startswith("pod elastic-1-1: ")
+    assert status["history"][3]["reason"] == "NodeLost"
+    assert said(audit, "elastic", "orphaned").startswith("pod elastic-1-1: ")
     assert status["attempts"] == 2 and (status["run"]["pod"], status["run"]["result"]) == ("elastic-2-0", 2)
-    assert {p["metadata"]["labels"]["ml.lifecycle.dev/attempt"] for p in (await pods_of(cluster, "elastic")).values()} == {"2"}
+    pods = (await pods_of(cluster, "elastic")).values()
+    assert {p["metadata"]["labels"]["ml.lifecycle.dev/attempt"] for p in pods} == {"2"}
     assert (await cluster.service("elastic")) is not None  # one headless Service for every attempt
     assert status_writes("elastic") == len(edges)
 
@@ -151,7 +154,8 @@ async def test_the_leader_policy_completes_when_index_0_exits_0_and_stops_the_ot
     workload = await cluster.wait_state("lead", "completed")
     assert assert_valid_history(workload) == HAPPY
     status = workload["status"]
-    assert said(audit, "lead", "collecting") == "pod lead-1-0 (index 0) exited 0; stopping the others, collecting its result"
+    assert said(audit, "lead", "collecting") == \
+        "pod lead-1-0 (index 0) exited 0; stopping the others, collecting its result"
     assert (status["run"]["pod"], status["run"]["result"]) == ("lead-1-0", {"score": 1})
     await wait_pods(cluster, "lead", {"lead-1-0"})
     assert status_writes("lead") == len(HAPPY)
@@ -293,8 +297,9 @@ async def test_a_pod_that_vanishes_while_preparing_takes_the_gang_with_it_and_a_
     workload = await wait_for(recorded, "the second attempt in status")
     assert (workload["status"]["state"], workload["status"]["reason"]) == ("preparing", "PodRecreated")
     message = workload["status"]["message"]
-    assert message == "pod flaky-1-1: the pod vanished while preparing; 3 pods created: flaky-2-0 … flaky-2-2", message
-    assert status_writes("flaky") == 4  # queued, preparing, which pod vanished (noted while the rest went), the new gang
+    assert message == "pod flaky-1-1: the pod vanished while preparing; 3 pods created: flaky-2-0 … flaky-2-2", \
+        message
+    assert status_writes("flaky") == 4  # queued, preparing, which pod vanished (noted as the rest went), a new gang
 
 
 async def test_a_gang_is_created_whole_or_not_at_all(cluster: Cluster, status_writes):
