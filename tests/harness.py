@@ -244,6 +244,12 @@ class Cluster:
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         await self._call(self.core.create_namespaced_pod_binding, name, self.namespace, body)
 
+    async def confirm_pod_deleted(self, pod: dict[str, Any]) -> None:
+        """What a pod's kubelet does once its containers have stopped: the final delete, with grace 0, of that pod
+        (by its uid). Until then a pod bound to a node stays, terminating."""
+        await self._call(self.core.delete_namespaced_pod, pod["metadata"]["name"], self.namespace,
+                         body={"gracePeriodSeconds": 0, "preconditions": {"uid": pod["metadata"]["uid"]}})
+
     async def collect_garbage(self, pod: dict[str, Any]) -> None:
         """Delete a pod whose owner is gone, as the garbage collector would (none runs here): that pod, by its uid,
         and no newer one of its name; gone already is fine."""
@@ -314,8 +320,11 @@ class Cluster:
         return await self.wait_state(name, "running")
 
     async def pod_exited(self, name: str, exit_code: int, *, reason: str = "", message: str = "") -> dict[str, Any]:
+        """The main container ended: the pod is finished, and no longer Ready (as a kubelet reports it)."""
         return await self.set_pod_status(name, {
             "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted"},
+                           {"type": "ContainersReady", "status": "False", "reason": "PodCompleted"}],
             "containerStatuses": [{"name": "main", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "",
                                    "state": {"terminated": {
                                        "exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),

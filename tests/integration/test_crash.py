@@ -1,8 +1,8 @@
 """Crash tests: the operator, a separate process, is SIGKILLed at seeded random points while workloads move.
 
-Each seed kills it KILLS_PER_SEED times (5 seeds: 200 kill points in all); new workloads keep arriving,
-the simulated kubelet keeps playing pods while the operator is dead, and a user cancels and deletes
-along the way. Afterwards every history is a valid path of the map (no transition lost or recorded
+Each seed kills it KILLS_PER_SEED times (5 seeds: 200 kill points in all); new workloads keep arriving
+(gangs of 3 pods among them), the simulated kubelet keeps playing pods while the operator is dead, and a
+user cancels and deletes along the way. Afterwards every history is a valid path of the map (no transition lost or recorded
 twice), every workload reached its right final state with a single attempt, and nothing is left over.
 The seed is printed, so a failure can be replayed with WORKLOAD_CRASH_SEEDS=<seed>.
 """
@@ -22,6 +22,7 @@ from workload_operator.devcluster.emulator import OPERATOR_AGENTS
 
 SEEDS = [int(s) for s in os.environ.get("WORKLOAD_CRASH_SEEDS", "11,22,33,44,55").split(",")]
 KILLS_PER_SEED = int(os.environ.get("WORKLOAD_CRASH_KILLS", "40"))
+GANG = 3  # pods of each gang workload
 
 
 def env(exit_code: int = 0, seconds: float = 0.4) -> list[dict[str, str]]:
@@ -101,6 +102,11 @@ async def _kill_and_verify(seed, rng, cluster: Cluster, kube_api, operator: Oper
         if kill % 8 == 3:
             await cluster.create_workload(f"svc-{kill}", type="service", port=8080)
             expected[f"svc-{kill}"] = "stopped"  # completed if it was serving when cancelled, else cancelled
+        if kill % 8 == 5:  # a gang: a kill between its pods' creations must not make a second gang
+            outcome = rng.choice(["completed", "failed"])
+            await cluster.create_workload(f"gang-{kill}", replicas=GANG, maxAttempts=1,
+                                          env=env(0 if outcome == "completed" else 3, rng.uniform(0.1, 0.8)))
+            expected[f"gang-{kill}"] = outcome
         if kill % 8 == 7:  # users act while the operator comes and goes
             await cluster.patch_spec(f"svc-{kill - 4}", cancel=True)
             await cluster.create_workload(f"long-{kill}", env=env(0, 600))
@@ -141,6 +147,12 @@ async def _kill_and_verify(seed, rng, cluster: Cluster, kube_api, operator: Oper
             transitions += len(workload["status"]["history"])
             attempts = workload["status"]["attempts"]
             assert attempts <= 1, f"{name}: a kill made a second pod"
+            if name.startswith("gang-"):  # its pods, each made once, of attempt 1 only; a completed gang keeps all
+                pods = await cluster._call(cluster.core.list_namespaced_pod, cluster.namespace,
+                                           label_selector=f"ml.lifecycle.dev/workload={name}")
+                left = {p["metadata"]["name"] for p in pods["items"]}
+                made = {f"{name}-1-{i}" for i in range(GANG)}
+                assert left == made if state == "completed" else left <= made, f"{name}: {sorted(left)}"
             if any(entry["to"] == "running" for entry in workload["status"]["history"]):
                 assert attempts == 1
             if state == "failed":

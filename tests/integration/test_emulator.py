@@ -181,6 +181,38 @@ async def test_pod_status_on_create_is_the_servers(kube_api: KubeAPIServer) -> N
     assert pod['status'] == {'phase': 'Pending', 'qosClass': 'Guaranteed'}
 
 
+
+async def test_a_pods_hostname_and_subdomain_must_be_dns_labels(kube_api: KubeAPIServer) -> None:
+    def pod(name: str, **spec: str) -> dict[str, Any]:
+        return {'metadata': {'name': name}, 'spec': {'containers': [{'name': 'c'}], **spec}}
+    created = await ok(kube_api, 'POST', PODS, pod('w-1-0', hostname='worker-0', subdomain='train'))
+    assert (created['spec']['hostname'], created['spec']['subdomain']) == ('worker-0', 'train')
+    status, error = await call(kube_api, 'POST', PODS, pod('w-1-1', hostname='Worker_1', subdomain='x' * 64))
+    assert (status, error['reason']) == (422, 'Invalid')
+    assert error['message'].startswith('Pod "w-1-1" is invalid: [spec.hostname: Invalid value: "Worker_1": '
+                                       'a lowercase RFC 1123 label must consist of')
+    assert [c['field'] for c in error['details']['causes']] == ['spec.hostname', 'spec.subdomain']
+    assert 'must be no more than 63 characters' in error['details']['causes'][1]['message']
+
+
+async def test_services_get_a_cluster_ip_and_only_a_headless_one_may_have_no_ports(kube_api: KubeAPIServer) -> None:
+    services = '/api/v1/namespaces/ns/services'
+    front = await ok(kube_api, 'POST', services, {'metadata': {'name': 'web'}, 'spec': {
+        'selector': {'app': 'web'}, 'ports': [{'name': 'http', 'port': 80}]}})
+    assert front['spec']['type'] == 'ClusterIP' and re.fullmatch(r'10\.96\.\d+\.\d+', front['spec']['clusterIP'])
+    assert front['spec']['clusterIPs'] == [front['spec']['clusterIP']]
+    assert front['spec']['ports'] == [{'name': 'http', 'port': 80, 'protocol': 'TCP', 'targetPort': 80}]
+    headless = await ok(kube_api, 'POST', services, {'metadata': {'name': 'gang'}, 'spec': {
+        'clusterIP': 'None', 'selector': {'app': 'web'}, 'publishNotReadyAddresses': True}})
+    assert (headless['spec']['clusterIP'], headless['spec']['clusterIPs']) == ('None', ['None'])
+    assert 'ports' not in headless['spec']
+    status, error = await call(kube_api, 'POST', services, {'metadata': {'name': 'portless'}, 'spec': {
+        'selector': {'app': 'web'}}})
+    assert (status, error['message']) == (422, 'Service "portless" is invalid: spec.ports: Required value')
+    status, error = await call(kube_api, 'POST', services, {'metadata': {'name': 'lb'}, 'spec': {
+        'type': 'LoadBalancer', 'clusterIP': 'None', 'ports': [{'port': 80}]}})
+    assert status == 422 and "may not be set to 'None' for LoadBalancer services" in error['message']
+
 # ------------------------------------------------------------------ 3. status subresource & generation
 
 async def test_main_resource_writes_keep_status(kube_api: KubeAPIServer) -> None:

@@ -2,8 +2,8 @@
 
 The emulator's fault plan (``devcluster.emulator.Faults``) answers some of the operator's writes with
 409, 422 (a failed JSON-patch test), 500 or 503 and changes nothing, delays some answers and ends some
-watch streams early. Meanwhile workloads go through batch success, batch failure, a service that serves
-and is cancelled, and a delete while running. Then the faults stop and everything settles. Afterwards:
+watch streams early. Meanwhile workloads go through batch success, batch failure, a gang of 3 that
+completes, a service that serves and is cancelled, and a delete while running. Then the faults stop and everything settles. Afterwards:
 every history is the expected path of the map, each transition logged once, one pod per attempt, each
 kind of fault happened, and the operator counted and logged what it went through.
 The seed is printed, so a failure can be replayed with WORKLOAD_FAULT_SEEDS=<seed>.
@@ -34,12 +34,11 @@ FAULT_KINDS = ("409", "422", "500", "503", "slow", "drop")
 START = [(None, "queued"), ("queued", "preparing"), ("preparing", "running")]
 EXPECTED = {  # kind -> (final state, the whole history)
     "ok": ("completed", [*START, ("running", "collecting"), ("collecting", "completed")]),
+    "gang": ("completed", [*START, ("running", "collecting"), ("collecting", "completed")]),
     "bad": ("failed", [*START, ("running", "failed")]),
     "svc": ("completed", [*START, ("running", "serving"), ("serving", "stopping"), ("stopping", "completed")]),
     "doomed": ("cancelled", [*START, ("running", "cancelled")]),  # deleted: read from the emulator's store
-    "gang": ("completed", [*START, ("running", "collecting"), ("collecting", "completed")]),
 }
-GANG = 3  # pods of each "gang" workload
 
 
 @pytest.fixture(autouse=True)
@@ -71,22 +70,29 @@ async def batch(cluster: Cluster, name: str, exit_code: int) -> None:
     await cluster.pod_exited(f"{name}-1", exit_code, message="ValueError: bad" if exit_code else '{"loss": 0.1}')
 
 
+GANG = 3  # pods of each gang
+
+
+def pod_names(kind: str, name: str, attempt: int) -> list[str]:
+    return [f"{name}-{attempt}-{i}" for i in range(GANG)] if kind == "gang" else [f"{name}-{attempt}"]
+
+
+async def gang(cluster: Cluster, name: str) -> None:
+    await cluster.create_workload(name, replicas=GANG)
+    for pod in pod_names("gang", name, 1):
+        await cluster.wait_pod(pod)
+        await cluster.pod_running(pod)
+    await cluster.wait_state(name, "running")
+    for pod in pod_names("gang", name, 1):
+        await cluster.pod_exited(pod, 0, message='{"loss": 0.1}')
+
+
 async def service(cluster: Cluster, name: str) -> None:
     await cluster.create_workload(name, **SERVICE)
     await cluster.wait_pod(f"{name}-1")
     await cluster.pod_ready(f"{name}-1")
     await cluster.wait_state(name, "serving")
     await cluster.patch_spec(name, cancel=True)
-
-
-async def gang(cluster: Cluster, name: str) -> None:
-    await cluster.create_workload(name, replicas=GANG)
-    for index in range(GANG):
-        await cluster.wait_pod(f"{name}-1-{index}")
-        await cluster.pod_running(f"{name}-1-{index}")
-    await cluster.wait_state(name, "running")
-    for index in reversed(range(GANG)):  # index 0, whose result is collected, last
-        await cluster.pod_exited(f"{name}-1-{index}", 0, message='{"loss": 0.1}')
 
 
 async def deleted_while_running(cluster: Cluster, name: str) -> None:
@@ -117,9 +123,9 @@ async def test_lifecycles_survive_api_faults(seed, cluster: Cluster, kube_api: K
     await asyncio.gather(
         *(batch(cluster, name, 0) for name in names["ok"]),
         *(batch(cluster, name, 3) for name in names["bad"]),
+        *(gang(cluster, name) for name in names["gang"]),
         *(service(cluster, name) for name in names["svc"]),
         *(deleted_while_running(cluster, name) for name in names["doomed"]),
-        *(gang(cluster, name) for name in names["gang"]),
     )
     kube_api.faults = None  # the API is healthy again: everything must settle
 
@@ -143,11 +149,12 @@ async def test_lifecycles_survive_api_faults(seed, cluster: Cluster, kube_api: K
                 assert status["reason"] == "ExitCode" and status["run"]["exitCode"] == 3
             if kind in ("ok", "gang"):
                 assert status["run"]["result"] == {"loss": 0.1}
-            # One pod per attempt (a gang's: one per index): `<name>-1`, created once (its stored versions: one uid).
+            # One attempt: only its pods (`<name>-1`, or `<name>-1-<i>` in a gang), each created once (all its
+            # stored versions have one uid).
             assert status["attempts"] == 1
-            ones, twos = ([f"{name}-{n}"] if kind != "gang" else [f"{name}-{n}-{i}" for i in range(GANG)] for n in (1, 2))
-            assert [len({v["metadata"]["uid"] for v in stored(kube_api, pods, pod)}) for pod in ones] == [1] * len(ones)
-            assert not any(stored(kube_api, pods, pod) for pod in twos)
+            made = {pod: len({v["metadata"]["uid"] for v in stored(kube_api, pods, pod)})
+                    for attempt in (1, 2) for pod in pod_names(kind, name, attempt)}
+            assert made == {pod: attempt == 1 for attempt in (1, 2) for pod in pod_names(kind, name, attempt)}, made
             if kind in ("svc", "doomed"):
                 await cluster.wait_pod_gone(f"{name}-1")
 

@@ -1,5 +1,6 @@
 """decide() over gangs: N pods per attempt, one lifecycle (the rules table of docs/lifecycle.md, "Gangs")."""
 
+import dataclasses
 import datetime
 
 import pytest
@@ -124,12 +125,19 @@ def test_the_failure_names_the_pod_that_failed_first():
 
 def test_a_replaced_gang_is_created_only_once_the_old_one_is_gone():
     preparing = view("preparing", spec=GANG)
-    going = tuple(member(i, "Pending", main=PENDING, deleting=True) for i in (0, 1, 3))
-    assert not decide(preparing, going, NOW).actions  # deleted, not gone yet: wait
-    recreated = decide(preparing, (), NOW)
+    # Index 2 vanished: the rest are deleted, and which one vanished is noted while it can still be told.
+    vanished = decide(preparing, without(gang(), 2), NOW)
+    assert sorted(a.name for a in vanished.actions) == names(0, 1, 3)
+    assert (vanished.status.state, vanished.status.reason) == (State.PREPARING, "PodLost")
+    assert vanished.status.message == "pod train-1-2: the pod vanished"
+    assert vanished.status.pods.active == 0  # counted as they stand once the deletes ran
+    noted = dataclasses.replace(preparing, status=vanished.status)
+    going = (member(1, "Pending", main=PENDING, deleting=True),)  # index 0 is gone already: still index 2's fault
+    assert not decide(noted, going, NOW)  # deleted, not gone yet: wait, and write nothing new
+    recreated = decide(noted, (), NOW)
     assert recreated.actions == tuple(CreatePod(2, i) for i in range(4))
     assert (recreated.status.state, recreated.status.reason, recreated.status.attempts) == (State.PREPARING, "PodRecreated", 2)
-    assert recreated.status.message.startswith("pod train-1-0: the pod vanished while preparing")
+    assert recreated.status.message == "pod train-1-2: the pod vanished while preparing; 4 pods created: train-2-0 … train-2-3"
 
 
 def test_requeued_gang_waits_for_the_lost_pods_before_the_next_attempt():
@@ -210,7 +218,9 @@ def test_a_pod_lost_before_the_run_started_restarts_the_attempt(replicas, how):
             "phase": lost["phase"], "reason": lost.get("reason", ""), "conditions": list(lost.get("conditions", ()))}}),)
     preparing = view("preparing", spec={"replicas": replicas})
     deleting = decide(preparing, pods, NOW)
-    assert deleting.status is None  # not failed: the infrastructure's doing; the whole gang goes first
+    # Not failed (the infrastructure's doing): noted, and the whole gang goes first.
+    assert (deleting.status.state, deleting.status.reason) == (State.PREPARING, "PodLost")
     assert sorted(a.name for a in deleting.actions) == sorted(p.name for p in pods)
-    recreated = decide(preparing, (), NOW)  # then a new attempt
+    recreated = decide(dataclasses.replace(preparing, status=deleting.status), (), NOW)  # then a new attempt
     assert (recreated.status.reason, recreated.status.attempts) == ("PodRecreated", 2)
+    assert recreated.status.message.startswith(deleting.status.message + " while preparing; ")

@@ -1133,28 +1133,76 @@ def _pod_grace(pod: JsonDict, requested: int | None) -> int:
 _STANDARD_CONTAINER_RESOURCES = frozenset({'cpu', 'memory', 'ephemeral-storage'})
 
 
-def _validate_pod(spec: ResourceSpec, pod: JsonDict) -> None:
-    """A few of the API server's own checks of a new pod (its validation.ValidatePodCreate), with its words."""
-    name = pod['metadata']['name']
+_DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+_DNS1123_LABEL_WORDS = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+                        "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+                        "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+
+
+def _dns1123_label(field: str, value: str) -> list[tuple[str, str, str]]:
+    """validation.IsDNS1123Label, as (field, cause, error) for each way ``value`` is not one."""
     problems = []
-    if len(name) > 253:
-        problems.append(('metadata.name', name, 'must be no more than 253 characters'))
-    for i, container in enumerate((pod.get('spec') or {}).get('containers') or []):
-        for kind in ('requests', 'limits'):
-            for resource in ((container.get('resources') or {}).get(kind) or {}):
-                if '/' not in resource and resource not in _STANDARD_CONTAINER_RESOURCES \
-                        and not resource.startswith('hugepages-'):
-                    problems.append((f'spec.containers[{i}].resources.{kind}[{resource}]', resource,
-                                     'must be a standard resource type or fully qualified'))
+    if len(value) > 63:
+        problems.append((field, 'FieldValueInvalid', f'Invalid value: "{value}": must be no more than 63 characters'))
+    if not _DNS1123_LABEL.match(value):
+        problems.append((field, 'FieldValueInvalid', f'Invalid value: "{value}": {_DNS1123_LABEL_WORDS}'))
+    return problems
+
+
+def _refuse_invalid(spec: ResourceSpec, name: str, problems: list[tuple[str, str, str]]) -> None:
+    """apierrors.NewInvalid over a field.ErrorList of (field, cause, error), with the API server's words."""
     if problems:
-        causes = [{'reason': 'FieldValueInvalid', 'message': f'Invalid value: "{value}": {why}', 'field': field}
-                  for field, value, why in problems]
-        listed = ', '.join(f'{field}: Invalid value: "{value}": {why}' for field, value, why in problems)
+        causes = [{'reason': cause, 'message': error, 'field': field} for field, cause, error in problems]
+        listed = ', '.join(f'{field}: {error}' for field, _, error in problems)
         raise ApiError(422, f'{spec.kind} "{name}" is invalid: {"[" + listed + "]" if len(problems) > 1 else listed}',
                        'Invalid', {'name': name, 'kind': spec.kind, 'causes': causes})
 
 
-_VALIDATE_CREATE: dict[str, Callable[[ResourceSpec, JsonDict], None]] = {'pods': _validate_pod}
+def _validate_pod(spec: ResourceSpec, pod: JsonDict) -> None:
+    """A few of the API server's own checks of a new pod (its validation.ValidatePodCreate), with its words."""
+    name = pod['metadata']['name']
+    pod_spec = pod.get('spec') or {}
+    problems = []
+    if len(name) > 253:
+        problems.append(('metadata.name', 'FieldValueInvalid', f'Invalid value: "{name}": must be no more than 253 characters'))
+    for field in ('hostname', 'subdomain'):  # the pod's DNS name, <hostname>.<subdomain>.<namespace>.svc
+        if pod_spec.get(field):
+            problems += _dns1123_label(f'spec.{field}', str(pod_spec[field]))
+    for i, container in enumerate(pod_spec.get('containers') or []):
+        for kind in ('requests', 'limits'):
+            for resource in ((container.get('resources') or {}).get(kind) or {}):
+                if '/' not in resource and resource not in _STANDARD_CONTAINER_RESOURCES \
+                        and not resource.startswith('hugepages-'):
+                    problems.append((f'spec.containers[{i}].resources.{kind}[{resource}]', 'FieldValueInvalid',
+                                     f'Invalid value: "{resource}": must be a standard resource type or fully qualified'))
+    _refuse_invalid(spec, name, problems)
+
+
+def _validate_service(spec: ResourceSpec, service: JsonDict) -> None:
+    """The Service defaults and checks a gang's headless Service meets (SetDefaults_Service, ValidateService): the
+    type is ClusterIP unless said; a headless one (clusterIP None) may have no ports, any other must have some."""
+    name = service['metadata']['name']
+    service_spec = service.setdefault('spec', {})
+    service_spec.setdefault('type', 'ClusterIP')
+    headless = service_spec['type'] == 'ClusterIP' and service_spec.get('clusterIP') == 'None'
+    problems = []
+    if service_spec.get('clusterIP') == 'None' and service_spec['type'] != 'ClusterIP':
+        problems.append(('spec.clusterIP', 'FieldValueInvalid',
+                         f'Invalid value: "None": may not be set to \'None\' for {service_spec["type"]} services'))
+    if not service_spec.get('ports') and not headless and service_spec['type'] != 'ExternalName':
+        problems.append(('spec.ports', 'FieldValueRequired', 'Required value'))
+    _refuse_invalid(spec, name, problems)
+    for port in service_spec.get('ports') or []:
+        port.setdefault('protocol', 'TCP')
+        port.setdefault('targetPort', port.get('port'))
+    if service_spec['type'] != 'ExternalName' and not service_spec.get('clusterIP'):  # the IP allocator's
+        service_spec['clusterIP'] = f'10.96.{random.randrange(256)}.{random.randrange(1, 255)}'
+    if service_spec.get('clusterIP'):
+        service_spec.setdefault('clusterIPs', [service_spec['clusterIP']])
+
+
+_VALIDATE_CREATE: dict[str, Callable[[ResourceSpec, JsonDict], None]] = {'pods': _validate_pod,
+                                                                       'services': _validate_service}
 
 _CREATED_STATUS: dict[str, Callable[[JsonDict], JsonDict]] = {
     'pods': lambda pod: {'phase': 'Pending', 'qosClass': _pod_qos(pod)},

@@ -447,18 +447,27 @@ def _queued(step: _Step) -> Decision:
                      *actions, **changes)
 
 
+POD_LOST = "PodLost"  # a pod lost while preparing: noted while the rest of the gang is deleted
+
+
 def _preparing(step: _Step) -> Decision:
     status, spec, gang = step.status, step.spec, step.gang
     # A pod lost before the run started (it vanished, was evicted, its node stopped reporting): no work is lost
     # yet and preparing cannot be orphaned, so the attempt starts over as a whole gang, once the old one is gone.
     if (loss := gang.loss) is not None:
         vanished = about(gang.size, gang.names[gang.missing[0]], "the pod vanished") if gang.missing else loss.message
+        if status.reason == POD_LOST and status.message:  # noted while the rest went: they are missing too now
+            vanished = status.message
         if status.attempts >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
                              f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used",
                              *step.delete_all())
-        if gang.members:  # the rest of the gang goes first
-            return step.wait_for_deletes(gang.members.values())
+        if gang.members:  # the rest of the gang goes first; which pod was lost is noted now, while it can be told
+            going = step.wait_for_deletes(gang.members.values())
+            if status.reason == POD_LOST:
+                return going
+            noted = status.model_copy(update={"reason": POD_LOST, "message": truncate(vanished)})
+            return dataclasses.replace(going, status=step.counted(noted, going.actions))
         if (waiting := step.creation_backoff()) is not None:
             return waiting
         names, actions, changes = _next_attempt(step)
