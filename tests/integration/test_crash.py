@@ -156,7 +156,7 @@ async def _kill_and_verify(seed, rng, cluster: Cluster, kube_api, operator: Oper
             if any(entry["to"] == "running" for entry in workload["status"]["history"]):
                 assert attempts == 1
             if state == "failed":
-                assert workload["status"]["reason"] == "ExitCode"
+                assert workload["status"]["reason"] == "ExitCode", (name, workload["status"]["message"])
     finally:
         operator.stop()
     print(f"crash test: seed={seed}: {KILLS_PER_SEED} kills, {len(expected)} workloads, {transitions} transitions, "

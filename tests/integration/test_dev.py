@@ -18,7 +18,8 @@ from workload_operator.dev import STOP_SIGNALS
 ROOT = pathlib.Path(__file__).parents[2]
 COMMAND = [sys.executable, "-m", "workload_operator", "dev"]
 STOP_DEADLINE = 30  # seconds from the stop to the exit: the operator's own shutdown takes a few
-FINAL = {"train-resnet": "completed", "bad-lr": "failed", "sweep": "cancelled", "notebook": "completed", "llm": "completed"}
+FINAL = {"train-resnet": "completed", "bad-lr": "failed", "sweep": "cancelled", "notebook": "completed", "llm": "completed",
+         "train-ddp": "completed", "llm-405b": "completed"}
 
 
 def environment() -> dict[str, str]:

@@ -88,12 +88,32 @@ RULES = [
 @pytest.mark.parametrize(("case", "spec", "state", "pods", "to_state", "reason", "deleted"), RULES,
                          ids=[r[0] for r in RULES])
 def test_gang_rules(case, spec, state, pods, to_state, reason, deleted):
-    decision = decide(view(state, spec={**GANG, **spec}), pods, NOW)
+    workload = view(state, spec={**GANG, **spec})
+    decision = decide(workload, pods, NOW)
     if to_state is None:
         assert decision.status is None or decision.status.state.value == state
     else:
         assert (decision.status.state, decision.status.reason) == (State(to_state), reason)
-    assert sorted(a.name for a in decision.actions if isinstance(a, DeletePod)) == sorted(deleted)
+    gone = [a.name for a in decision.actions if isinstance(a, DeletePod)]
+    # An ending transition is written first; the state it leads to deletes the pods (orphaned: via queued).
+    while to_state in ENDINGS and decision.status is not None:
+        workload = dataclasses.replace(workload, status=decision.status)
+        decision = decide(workload, pods, NOW)
+        gone += [a.name for a in decision.actions if isinstance(a, DeletePod)]
+    assert sorted(gone) == sorted(deleted)
+
+
+ENDINGS = ("failed", "orphaned", "collecting", "stopping")
+
+
+def test_an_ending_is_written_before_the_pods_go():
+    """A crash between the two must never show the operator's own deletes before the status that explains them:
+    a pod it deleted would look lost (a failed gang would be orphaned, index 0's success taken for a loss)."""
+    running = view("running", spec={**GANG, "successPolicy": "leader"})
+    done = decide(running, gang(member(0, "Succeeded", main=exited(0))), NOW)
+    assert done.status.state is State.COLLECTING and not done.actions
+    oom = decide(running, gang(member(2, "Failed", main=OOM)), NOW)
+    assert oom.status.state is State.FAILED and not oom.actions
 
 
 def test_a_new_attempt_creates_every_pod_and_a_headless_service_and_counts_them():
@@ -118,9 +138,11 @@ def test_the_failure_names_the_pod_that_failed_first():
     assert decision.status.reason == "OOMKilled"
     assert decision.status.message.startswith("pod train-1-3: the main container ran out of memory")
     assert decision.status.run.pod == "train-1-3"
-    # Finished pods stay, for their logs; the two still running go: no GPU is held by a gang that cannot succeed.
-    assert sorted(a.name for a in decision.actions) == names(1, 2)
+    # Finished pods stay, for their logs; the two still running go (next, from failed): no GPU is held by a
+    # gang that cannot succeed. They are counted as gone already: this is the workload's last write.
     assert (decision.status.pods.active, decision.status.pods.failed) == (0, 2)
+    failed = decide(dataclasses.replace(view("running", spec=GANG), status=decision.status), gang(first, then), NOW)
+    assert sorted(a.name for a in failed.actions) == names(1, 2) and failed.status is None
 
 
 def test_a_replaced_gang_is_created_only_once_the_old_one_is_gone():

@@ -58,7 +58,11 @@ def test_a_lost_worker_is_orphaned_and_its_pod_cleaned_up(state):
     evicted = k8s_pod("Failed", reason="Evicted")
     decision = decide(view(state, spec=spec), (evicted,), NOW)
     assert (decision.status.state, decision.status.reason) == (State.ORPHANED, "Evicted")
-    assert decision.actions == (DeletePod("train-1"),)
+    assert decision.actions == ()  # written first: the pod goes next, from the queue
+    requeued = decide(view_with(view(state, spec=spec), decision.status), (evicted,), NOW)
+    assert (requeued.status.state, requeued.actions) == (State.QUEUED, ())
+    cleaned = decide(view_with(view(state, spec=spec), requeued.status), (evicted,), NOW)
+    assert cleaned.actions == (DeletePod("train-1"),) and cleaned.status is None
 
 
 def test_an_oom_is_a_failure_not_a_loss():
@@ -144,7 +148,9 @@ def test_readiness_flaps_without_leaving_serving():
 def test_cancelling_a_service_stops_it_gracefully():
     serving = view("serving", spec={**SERVICE, "cancel": True})
     stopping = decide(serving, (ready_pod(),), NOW)
-    assert (stopping.status.state, stopping.actions) == (State.STOPPING, (DeletePod("train-1"),))
+    assert (stopping.status.state, stopping.actions) == (State.STOPPING, ())
+    asked = decide(view_with(serving, stopping.status), (ready_pod(),), NOW)  # stopping asks the pod to stop
+    assert (asked.status, asked.actions) == (None, (DeletePod("train-1"),))
 
 
 @pytest.mark.parametrize(("exit_code", "state"), [(0, State.COMPLETED), (143, State.COMPLETED), (1, State.FAILED)])
@@ -175,9 +181,12 @@ def running_since(seconds_ago: float, **spec):
 
 
 def test_the_active_deadline_fails_the_workload_and_kills_the_pod():
-    decision = decide(running_since(61, activeDeadlineSeconds=60), (pod("Running", main=RUNNING),), NOW)
-    assert (decision.status.state, decision.status.reason) == (State.FAILED, "DeadlineExceeded")
-    assert decision.actions == (DeletePod("train-1"),)
+    running = running_since(61, activeDeadlineSeconds=60)
+    decision = decide(running, (pod("Running", main=RUNNING),), NOW)
+    assert (decision.status.state, decision.status.reason, decision.actions) == (State.FAILED, "DeadlineExceeded", ())
+    assert decision.status.pods.active == 0  # counted as gone: the finished workload deletes it next
+    assert decide(view_with(running, decision.status), (pod("Running", main=RUNNING),), NOW).actions == (
+        DeletePod("train-1"),)
 
 
 def test_before_the_deadline_the_operator_checks_again_at_it():
@@ -201,7 +210,7 @@ def test_a_waiting_pod_shows_why_and_times_out():
     assert noted.recheck_at == preparing.status.history[-1].at + datetime.timedelta(seconds=120)
     timed_out = decide(preparing, (pulling,), preparing.status.history[-1].at + datetime.timedelta(seconds=120))
     assert (timed_out.status.state, timed_out.status.reason) == (State.FAILED, "PreparingTimeout")
-    assert timed_out.actions == (DeletePod("train-1"),)
+    assert decide(view_with(preparing, timed_out.status), (pulling,), NOW).actions == (DeletePod("train-1"),)
 
 
 QUOTA = "pod ml/train-1 not created: pods \"train-1\" is forbidden: exceeded quota"

@@ -1,4 +1,4 @@
-"""decide(): from what the operator sees (a Workload, its pod, the time) to the next single step.
+"""decide(): from what the operator sees (a Workload, its pods, the time) to the next single step.
 
 A step is at most one status change (so at most one transition, hence one status
 write) plus the actions to run after it. The shell applies the step and calls
@@ -11,6 +11,11 @@ attempt N is created, then ``preparing`` with ``attempts = N`` is written. Pods
 are named by attempt, so repeating a step (after a crash between the two, or from
 a stale view) finds the pod already there instead of making a second one, and a
 pod that cannot be created leaves the status, and the attempt count, untouched.
+
+Deletes go the other way: a transition that ends an attempt (failed, orphaned, collecting on index 0's
+success, stopping) is written first, and the state it leads to deletes the pods that still run (a finished
+workload, whatever still runs; queued, the pods of earlier attempts; stopping, the server's pods). A pod the
+operator deleted itself is so never seen before the status that explains it, where it would look lost.
 """
 
 from __future__ import annotations
@@ -291,8 +296,11 @@ class _Step:
         created = sum(isinstance(action, CreatePod) for action in actions)
         if created:  # a new attempt: its pods are all waiting to start
             counts = PodCounts(active=created)
-        else:
-            counts = self.gang.counts(leaving={a.name for a in actions if isinstance(a, DeletePod)})
+        else:  # a finished workload's pods that still run are deleted next: they are counted as gone
+            leaving = {a.name for a in actions if isinstance(a, DeletePod)}
+            if status.state in TERMINAL:
+                leaving |= {p.name for p in self.gang.members.values() if holds_resources(p)}
+            counts = self.gang.counts(leaving=leaving)
         return status.model_copy(update={"pods": counts, "pods_ready": f"{counts.ready}/{self.gang.size}"})
 
     def delete(self, pods: Iterable[PodSummary]) -> tuple[Action, ...]:
@@ -304,10 +312,6 @@ class _Step:
     def delete_all(self) -> tuple[Action, ...]:
         """Stopping for good: every pod the workload has, of this attempt or any other."""
         return self.delete(self.gang.pods)
-
-    def stop_the_rest(self) -> tuple[Action, ...]:
-        """The attempt has ended: delete the pods that still run (or wait to); finished ones stay, for their logs."""
-        return self.delete(p for p in self.gang.pods if holds_resources(p))
 
     def force_due(self, pod: PodSummary) -> datetime.datetime | None:
         """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin."""
@@ -373,7 +377,7 @@ def decide(view: WorkloadView, pods: Iterable[PodSummary], now: datetime.datetim
         return _cancel(step)
     if (deadline := _deadline(step)) is not None and now >= deadline:
         return step.move(State.FAILED, "DeadlineExceeded",
-                         f"still active {step.spec.active_deadline_seconds}s after it started", *step.delete_all())
+                         f"still active {step.spec.active_deadline_seconds}s after it started")
     return _later(_STEPS[state](step), deadline)
 
 
@@ -386,11 +390,15 @@ def _deadline(step: _Step) -> datetime.datetime | None:
 
 
 def _finished(step: _Step) -> Decision:
+    """Finished: the pods that still run (an attempt ended by a failure, a deadline, index 0's success) are
+    deleted; finished ones stay, for their logs. Then the TTL, if any."""
+    stop = step.delete(p for p in step.gang.pods if holds_resources(p) or step.overdue(p))
+    cleanup = _later(Decision(actions=stop), step.next_force_due())
     ttl = step.spec.ttl_seconds_after_finished if step.view.spec is not None else None
     if ttl is None or step.status.completion_time is None or step.view.deleting:
-        return NOTHING
+        return cleanup
     expires = step.status.completion_time + datetime.timedelta(seconds=ttl)
-    return Decision(actions=(DeleteWorkload(),)) if step.now >= expires else Decision(recheck_at=expires)
+    return Decision(actions=(DeleteWorkload(),)) if step.now >= expires else _later(cleanup, expires)
 
 
 def _cancel(step: _Step) -> Decision:
@@ -398,7 +406,7 @@ def _cancel(step: _Step) -> Decision:
     why = "the Workload was deleted" if step.view.deleting else "spec.cancel was set"
     state = step.status.state
     if state is State.SERVING:
-        return step.move(State.STOPPING, "Stopping", why, *step.delete_all())
+        return step.move(State.STOPPING, "Stopping", why)
     if state is State.STOPPING:
         return _stopping(step)
     if step.gang.pods:  # delete them, then wait until they are gone (bounded: see overdue)
@@ -423,6 +431,11 @@ def _queued(step: _Step) -> Decision:
     status, spec = step.status, step.spec
     if status.attempts >= spec.max_attempts:
         return step.move(State.FAILED, "RetryLimitExceeded", f"{status.attempts} of {spec.max_attempts} attempts used")
+    names, actions, changes = _next_attempt(step)
+    # The pods of earlier attempts (a lost gang) go at once, and before the next attempt starts: the new ones
+    # never share a hostname, or a GPU, with them.
+    if leftovers := [p for p in step.gang.pods if p.name not in names]:
+        return step.wait_for_deletes(leftovers)
     last = status.history[-1] if status.history else None
     if last is not None and last.from_state is State.ORPHANED:
         not_before = last.at + step.policy.backoff(status.attempts)
@@ -434,10 +447,6 @@ def _queued(step: _Step) -> Decision:
                                                f"{a.active} of {a.limit} workloads active")
     if (waiting := step.creation_backoff()) is not None:
         return waiting
-    names, actions, changes = _next_attempt(step)
-    # The pods of earlier attempts go first: the new ones never share a hostname, or a GPU, with the lost ones.
-    if leftovers := [p for p in step.gang.pods if p.name not in names]:
-        return step.wait_for_deletes(leftovers)
     if step.view.replicas > 1:
         actions = (CreateService(headless=True), *actions)
     if step.view.is_service:
@@ -460,8 +469,7 @@ def _preparing(step: _Step) -> Decision:
             vanished = status.message
         if status.attempts >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
-                             f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used",
-                             *step.delete_all())
+                             f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used")
         if gang.members:  # the rest of the gang goes first; which pod was lost is noted now, while it can be told
             going = step.wait_for_deletes(gang.members.values())
             if status.reason == POD_LOST:
@@ -477,8 +485,7 @@ def _preparing(step: _Step) -> Decision:
         return Decision(actions=actions, status=step.counted(recreated, actions))
     if (failure := gang.failure) is not None:
         assert failure.pod is not None
-        return step.move(State.FAILED, failure.reason, failure.message, *step.stop_the_rest(),
-                         run=run_info(failure.pod))
+        return step.move(State.FAILED, failure.reason, failure.message, run=run_info(failure.pod))
     if gang.started == gang.size:
         running = f"pod {gang.names[0]} is running" if gang.size == 1 else f"all {gang.size} pods are running"
         return step.move(State.RUNNING, "Started", running)
@@ -490,8 +497,7 @@ def _preparing(step: _Step) -> Decision:
         pod = next(p for p in step.gang.pods if not started(p))
         why = pod.main.reason or pod.unscheduled or pod.phase
         what = "the pod" if gang.size == 1 else f"pod {pod.name}"
-        return step.move(State.FAILED, "PreparingTimeout", f"{what} did not start within {timeout}s ({why})",
-                         *step.delete_all())
+        return step.move(State.FAILED, "PreparingTimeout", f"{what} did not start within {timeout}s ({why})")
     return _later(_why_waiting(step), deadline)
 
 
@@ -517,7 +523,7 @@ def _lost_or_failed(step: _Step) -> Decision | None:
         return _lost(step, loss.reason, loss.message)
     if (failure := step.gang.failure) is not None:
         assert failure.pod is not None
-        return step.move(State.FAILED, failure.reason, failure.message, *step.stop_the_rest(), run=run_info(failure.pod))
+        return step.move(State.FAILED, failure.reason, failure.message, run=run_info(failure.pod))
     return None
 
 
@@ -533,8 +539,7 @@ def _running(step: _Step) -> Decision:
                          f"all {gang.size} pods exited 0; collecting the result of pod {leader.name}")
     if step.spec.success_policy is SuccessPolicy.LEADER and succeeded(leader):
         return step.move(State.COLLECTING, "Succeeded",
-                         f"pod {leader.name} (index 0) exited 0; stopping the others, collecting its result",
-                         *step.stop_the_rest())
+                         f"pod {leader.name} (index 0) exited 0; stopping the others, collecting its result")
     if step.view.is_service and leader.ready:
         return step.move(State.SERVING, "Ready", f"serving at {step.status.endpoint}")
     return NOTHING
@@ -543,11 +548,11 @@ def _running(step: _Step) -> Decision:
 def _lost(step: _Step, reason: str, message: str) -> Decision:
     """A worker lost to the infrastructure is not the user's failure: re-queue while attempts remain. The whole
     gang goes: the next attempt starts all of it again."""
-    status, spec, gone = step.status, step.spec, step.delete(step.gang.members.values())
+    status, spec = step.status, step.spec
     if status.attempts >= spec.max_attempts:
         return step.move(State.FAILED, "RetryLimitExceeded",
-                         f"{message}; {status.attempts} of {spec.max_attempts} attempts used", *gone)
-    return step.move(State.ORPHANED, reason, message, *gone)
+                         f"{message}; {status.attempts} of {spec.max_attempts} attempts used")
+    return step.move(State.ORPHANED, reason, message)
 
 
 def _collecting(step: _Step) -> Decision:
@@ -569,7 +574,7 @@ def _serving(step: _Step) -> Decision:
     leader = step.gang.leader
     assert leader is not None
     if leader.main.terminated:  # exited 0 on its own: it is stopping, not serving
-        return step.move(State.STOPPING, "ServerExited", "the server exited by itself", *step.stop_the_rest())
+        return step.move(State.STOPPING, "ServerExited", "the server exited by itself")
     ready = step.status.condition(ConditionType.READY)
     was_ready = ready is not None and ready.status == ConditionStatus.TRUE
     if bool(leader.ready) != was_ready:
@@ -599,7 +604,8 @@ def _stopping(step: _Step) -> Decision:
         return step.move(State.FAILED, "TerminationTimeout",
                          f"pod {pod.name} did not stop by {grace} (its node may be gone); deleted with grace 0",
                          *(DeletePod(p.name, p.uid, force=True) for p in overdue))
-    return _later(NOTHING, step.next_force_due(running))
+    # Ask every pod still running to stop (the transition here was written first: this is the state's own work).
+    return _later(Decision(actions=step.delete(p for p in running if not p.deleting)), step.next_force_due(running))
 
 
 _STEPS = {
