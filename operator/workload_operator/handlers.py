@@ -28,6 +28,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION, metrics
+from workload_operator.held import held
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
@@ -36,7 +37,7 @@ from workload_operator.lifecycle.decide import (
 )
 from workload_operator.lifecycle.pods import PodSummary, controller_uid, summarize_pod
 from workload_operator.lifecycle.queue import admission, standings
-from workload_operator.lifecycle.states import State
+from workload_operator.lifecycle.states import TERMINAL, State
 from workload_operator.lifecycle.status import ACTIVE_STATES
 from workload_operator.manifests import (
     MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, pod_manifest, service_manifest,
@@ -105,8 +106,9 @@ class Runtime:
     # One reconcile at a time per workload: pod events and workload events arrive on different kopf workers.
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock))
-    # Our own latest writes (kept until the Workload's DELETED event): a decision never starts from a view
-    # older than them, and a released Workload is not reconciled again from a stale index entry.
+    # Our own latest writes (kept until the Workload's DELETED event, or until the index holds our write of a
+    # finished state): a decision never starts from a view older than them, and a released Workload is not
+    # reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     # Pods the operator created that the pod index has not shown yet, by (namespace, name).
     created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
@@ -243,7 +245,8 @@ def own_echo(body: kopf.Body, uid: str, memo: kopf.Memo) -> WorkloadView | None:
 
 @kopf.index(GROUP, VERSION, PLURAL)
 def workloads_by_uid(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> dict[str, WorkloadView]:
-    return {uid: own_echo(body, uid, memo) or WorkloadView.from_body(body)}  # one parse, one object, per write
+    # One parse per write; a finished Workload's view reduced to what its later decisions read (see held.py).
+    return {uid: held(own_echo(body, uid, memo) or WorkloadView.from_body(body))}
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
@@ -271,6 +274,10 @@ async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Mem
     # The echo of our own write: the reconcile that wrote it went on from it until nothing was left. Not so for
     # a workload waiting for admission: its place depends on the others' (who came since), so it decides again.
     echo = own_echo(body, uid, memo)
+    if echo is not None and echo.status.state in TERMINAL:
+        # Our write of a finished state is in the index now: nothing of ours is newer than the index, and a finished
+        # Workload is held there alone, reduced (until a TTL or a deletion makes the operator write again).
+        runtime.written.pop(uid, None)
     if echo is not None and not (echo.status.state is State.QUEUED and runtime.policy.limits_admission):
         return
     await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
