@@ -203,10 +203,24 @@ def on_login(**_: Any) -> kopf.ConnectionInfo:
     return Kube.from_environment().connection_info()
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff-base: kopf's diff of an event against the last handled one serves only its on.create/update/field
+    handlers, which the operator has none of; yet kopf would deep-copy every event's body to build it."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        return None
+
+    def fetch(self, *, body: kopf.Body) -> Any:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        pass
+
+
 @kopf.on.startup()
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False                                # Events: one per transition, by kube.post_event
     settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR  # only our pods, filtered by the API server
     # Every watch event allocates thousands of short-lived objects (JSON, pydantic models); with CPython's
