@@ -28,6 +28,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION, metrics
+from workload_operator.held import held
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
@@ -37,7 +38,7 @@ from workload_operator.lifecycle.decide import (
 )
 from workload_operator.lifecycle.pods import PodSummary, controller_uid, summarize_pod
 from workload_operator.lifecycle.queue import admission, standings
-from workload_operator.lifecycle.states import State
+from workload_operator.lifecycle.states import TERMINAL, State
 from workload_operator.lifecycle.status import ACTIVE_STATES
 from workload_operator.manifests import (
     MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, headless_service_manifest, pod_manifest, service_manifest,
@@ -106,8 +107,9 @@ class Runtime:
     # One reconcile at a time per workload: pod events and workload events arrive on different kopf workers.
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock))
-    # Our own latest writes (kept until the Workload's DELETED event): a decision never starts from a view
-    # older than them, and a released Workload is not reconciled again from a stale index entry.
+    # Our own latest writes (kept until the Workload's DELETED event, or until the index holds our write of a
+    # finished state): a decision never starts from a view older than them, and a released Workload is not
+    # reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     # Pods the operator created that the pod index has not shown yet, by (namespace, name).
     created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
@@ -195,10 +197,24 @@ def on_login(**_: Any) -> kopf.ConnectionInfo:
     return Kube.from_environment().connection_info()
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff-base: kopf's diff of an event against the last handled one serves only its on.create/update/field
+    handlers, which the operator has none of; yet kopf would deep-copy every event's body to build it."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        return None
+
+    def fetch(self, *, body: kopf.Body) -> Any:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        pass
+
+
 @kopf.on.startup()
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False                                # Events: one per transition, by kube.post_event
     settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR  # only our pods, filtered by the API server
     # Every watch event allocates thousands of short-lived objects (JSON, pydantic models); with CPython's
@@ -237,7 +253,8 @@ def own_echo(body: kopf.Body, uid: str, memo: kopf.Memo) -> WorkloadView | None:
 
 @kopf.index(GROUP, VERSION, PLURAL)
 def workloads_by_uid(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> dict[str, WorkloadView]:
-    return {uid: own_echo(body, uid, memo) or WorkloadView.from_body(body)}  # one parse, one object, per write
+    # One parse per write; a finished Workload's view reduced to what its later decisions read (see held.py).
+    return {uid: held(own_echo(body, uid, memo) or WorkloadView.from_body(body))}
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
@@ -265,6 +282,10 @@ async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Mem
     # The echo of our own write: the reconcile that wrote it went on from it until nothing was left. Not so for
     # a workload waiting for admission: its place depends on the others' (who came since), so it decides again.
     echo = own_echo(body, uid, memo)
+    if echo is not None and echo.status.state in TERMINAL:
+        # Our write of a finished state is in the index now: nothing of ours is newer than the index, and a finished
+        # Workload is held there alone, reduced (until a TTL or a deletion makes the operator write again).
+        runtime.written.pop(uid, None)
     if echo is not None and not (echo.status.state is State.QUEUED and runtime.policy.limits_admission):
         return
     await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)

@@ -1,0 +1,64 @@
+"""What the operator keeps of a finished Workload between its events: what its remaining decisions read.
+
+A finished Workload (completed, failed, cancelled) stays in the operator's index for as long as it exists, and
+in a long-running operator most Workloads are finished ones. What is left to decide for one (``decide``) is
+the ``ttlSecondsAfterFinished`` delete and, once it is deleted, its pods and Service removed and its finalizer
+released; the queue and the metrics read only its state. That takes its identity (name, namespace, uid,
+resourceVersion), deletionTimestamp and finalizers, its state and completionTime, and its spec's type and TTL.
+
+So the index holds for it a view with those alone: a status without its history, conditions, message or run
+(whose result is up to 4 KiB), and a spec shared by every finished Workload of the same type, TTL and cancel
+flag. No status is ever written from such a view: a finished state has no transition, and nothing else writes
+the status of a finished Workload (``tests/unit/test_held.py`` checks every decision against the full view's).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+from workload_operator.lifecycle.decide import WorkloadView
+from workload_operator.lifecycle.spec import WorkloadSpec, WorkloadType
+from workload_operator.lifecycle.states import TERMINAL, State
+from workload_operator.lifecycle.status import WorkloadStatus
+
+
+def held(view: WorkloadView) -> WorkloadView:
+    """The view to keep in the index: a finished Workload's reduced to what its later decisions read; any other
+    as it is (its state still moves, and every part of its status and spec may be read)."""
+    status = view.status
+    if status.state not in TERMINAL or view.status_error:
+        return view
+    spec = view.spec
+    ttl = spec.ttl_seconds_after_finished if spec is not None else None
+    return WorkloadView(
+        name=view.name, namespace=sys.intern(view.namespace), uid=view.uid, generation=view.generation,
+        # completionTime only counts for the TTL: without one, Workloads finished in the same state share a status.
+        status=_status(status.state, status.completion_time) if ttl is not None else _status(status.state, None),
+        spec=_spec(spec.type, ttl, spec.cancel) if spec is not None else None, spec_error=view.spec_error,
+        deleting=view.deleting, finalizers=_finalizers(view.finalizers), resource_version=view.resource_version,
+    )
+
+
+def _status(state: State, completion_time: Any) -> WorkloadStatus:
+    if completion_time is None:
+        return _shared_status(state)
+    return WorkloadStatus(state=state, completion_time=completion_time)
+
+
+@functools.cache
+def _shared_status(state: State) -> WorkloadStatus:
+    return WorkloadStatus(state=state)
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(type_: WorkloadType, ttl: int | None, cancel: bool) -> WorkloadSpec:
+    # Not validated: a finished Workload's spec was validated when it ran; a service's port, its image and
+    # the rest are never read again.
+    return WorkloadSpec.model_construct(type=type_, ttl_seconds_after_finished=ttl, cancel=cancel)
+
+
+@functools.lru_cache(maxsize=256)
+def _finalizers(finalizers: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sys.intern(f) for f in finalizers)

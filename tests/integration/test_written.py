@@ -1,0 +1,121 @@
+"""The shell's memory of its own writes (Runtime.written), without an API: a finished Workload's last write is
+forgotten once the index holds it, and no reconcile then starts from anything older than that write; the TTL
+and the release of a finished Workload work from the reduced view the index keeps of it."""
+
+from __future__ import annotations
+
+import kopf
+
+from tests.unit.test_decide import status_in
+from workload_operator.handlers import Runtime, on_pod_event, on_workload_event, pods_by_workload, workloads_by_uid
+from workload_operator.lifecycle.decide import FINALIZER, WorkloadView, pod_name
+from workload_operator.lifecycle.states import State
+
+UID = "uid-train"
+
+
+def workload(state: str, version: str, *, spec: dict | None = None, deleting: bool = False,
+             finalizers: tuple[str, ...] = (FINALIZER,)) -> dict:
+    status = status_in(state).model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {"apiVersion": "ml.lifecycle.dev/v1", "kind": "Workload",
+            "metadata": {"name": "train", "namespace": "ml", "uid": UID, "resourceVersion": version,
+                         "finalizers": list(finalizers),
+                         **({"deletionTimestamp": "2026-11-23T12:00:00Z"} if deleting else {})},
+            "spec": {"image": "busybox", **(spec or {})}, "status": status}
+
+
+POD = {"metadata": {"name": pod_name("train", 1), "namespace": "ml", "uid": "uid-pod",
+                    "ownerReferences": [{"apiVersion": "ml.lifecycle.dev/v1", "kind": "Workload", "name": "train",
+                                         "uid": UID, "controller": True}]},
+       "status": {"phase": "Succeeded", "containerStatuses": [
+           {"name": "main", "state": {"terminated": {"exitCode": 0, "message": "{}"}}}]}}
+
+
+class Api:
+    """Records the operator's calls; answers the few that a finished Workload's TTL and release make."""
+
+    def __init__(self, answers: dict[str, dict] | None = None) -> None:
+        self.calls: list[tuple] = []
+        self.answers = answers or {}
+
+    async def delete_workload(self, view: WorkloadView) -> dict:
+        self.calls.append(("delete_workload", view.namespace, view.name, view.uid))
+        return self.answers["delete_workload"]
+
+    async def remove_finalizer(self, view: WorkloadView) -> dict:
+        self.calls.append(("remove_finalizer", view.namespace, view.name, view.uid, view.finalizers))
+        return self.answers["remove_finalizer"]
+
+    async def delete_pod(self, namespace: str, name: str, uid: str, *, force: bool = False) -> None:
+        self.calls.append(("delete_pod", namespace, name, uid, force))
+
+    def __getattr__(self, name: str):  # any other call: recorded, and refused
+        async def call(*args, **kwargs):
+            self.calls.append((name, *args))
+            raise AssertionError(f"unexpected API call {name}")
+        return call
+
+
+class Shell:
+    """The handlers with kopf's two indexes as plain mappings, fed event by event as kopf would."""
+
+    def __init__(self, api: Api) -> None:
+        self.runtime = Runtime(kube=api)  # type: ignore[arg-type]
+        self.memo = kopf.Memo(runtime=self.runtime)
+        self.workloads: dict[str, list[WorkloadView]] = {}
+        self.pods: dict[tuple[str, str], list] = {}
+
+    def index(self, body: dict) -> None:
+        self.workloads[UID] = [workloads_by_uid(body=kopf.Body(body), uid=UID, memo=self.memo)[UID]]
+
+    async def workload_event(self, body: dict) -> None:
+        self.index(body)
+        await on_workload_event(type="MODIFIED", body=kopf.Body(body), uid=UID, memo=self.memo,
+                                workloads_by_uid=self.workloads, pods_by_workload=self.pods)
+
+    async def pod_event(self, body: dict) -> None:
+        for key, summary in (pods_by_workload(body=kopf.Body(body), namespace="ml") or {}).items():
+            self.pods[key] = [summary]
+        await on_pod_event(body=kopf.Body(body), name=body["metadata"]["name"], namespace="ml", memo=self.memo,
+                           workloads_by_uid=self.workloads, pods_by_workload=self.pods)
+
+
+async def test_a_finished_workloads_write_is_forgotten_once_indexed_and_nothing_older_is_reconciled():
+    api = Api()
+    shell = Shell(api)
+    shell.index(workload("collecting", "4"))  # the index lags: the reconcile that decided from this went on
+    shell.runtime.written[UID] = WorkloadView.from_body(workload("completed", "5"))  # our write of `completed`
+    await shell.pod_event(POD)  # the index still says collecting: decided from our newer write, nothing to do
+    assert api.calls == []
+    await shell.workload_event(workload("completed", "5"))  # the echo of our write
+    assert UID not in shell.runtime.written
+    held = shell.workloads[UID][0]
+    assert held.status.state is State.COMPLETED and held.status.history == [] and held.resource_version == "5"
+    await shell.pod_event(POD)  # from the index alone now: still nothing to do
+    await shell.workload_event(workload("completed", "6"))  # someone else's edit (a label): nothing either
+    assert api.calls == []
+    assert shell.runtime.written == {}
+
+
+async def test_a_workload_still_running_keeps_its_write_after_the_echo():
+    shell = Shell(Api())
+    shell.runtime.written[UID] = WorkloadView.from_body(workload("running", "3"))
+    await shell.workload_event(workload("running", "3"))
+    assert shell.runtime.written[UID].resource_version == "3"
+    assert shell.workloads[UID][0] is shell.runtime.written[UID]  # one parse, one object
+
+
+async def test_a_ttl_and_the_release_work_from_the_reduced_view():
+    deleted = workload("completed", "7", spec={"ttlSecondsAfterFinished": 0}, deleting=True)
+    released = workload("completed", "8", spec={"ttlSecondsAfterFinished": 0}, deleting=True, finalizers=())
+    api = Api({"delete_workload": deleted, "remove_finalizer": released})
+    shell = Shell(api)
+    await shell.pod_event(POD)
+    await shell.workload_event(workload("completed", "6", spec={"ttlSecondsAfterFinished": 0}))  # e.g. at start-up
+    assert shell.workloads[UID][0].status.history == []  # reduced
+    assert api.calls == [
+        ("delete_workload", "ml", "train", UID),
+        ("delete_pod", "ml", pod_name("train", 1), "uid-pod", False),
+        ("remove_finalizer", "ml", "train", UID, (FINALIZER,)),
+    ]
+    assert shell.runtime.written[UID].resource_version == "8"
