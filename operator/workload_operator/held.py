@@ -4,7 +4,8 @@ A finished Workload (completed, failed, cancelled) stays in the operator's index
 in a long-running operator most Workloads are finished ones. What is left to decide for one (``decide``) is
 the ``ttlSecondsAfterFinished`` delete and, once it is deleted, its pods and Service removed and its finalizer
 released; the queue and the metrics read only its state. That takes its identity (name, namespace, uid,
-resourceVersion), deletionTimestamp and finalizers, its state and completionTime, and its spec's type and TTL.
+resourceVersion), deletionTimestamp and finalizers, its state and completionTime, and its spec's type, TTL and
+replicas (a gang has a headless Service to remove).
 
 So the index holds for it a view with those alone: a status without its history, conditions, message or run
 (whose result is up to 4 KiB), and a spec shared by every finished Workload of the same type, TTL and cancel
@@ -36,7 +37,7 @@ def held(view: WorkloadView) -> WorkloadView:
         name=view.name, namespace=sys.intern(view.namespace), uid=view.uid, generation=view.generation,
         # completionTime only counts for the TTL: without one, Workloads finished in the same state share a status.
         status=_status(status.state, status.completion_time) if ttl is not None else _status(status.state, None),
-        spec=_spec(spec.type, ttl, spec.cancel) if spec is not None else None, spec_error=view.spec_error,
+        spec=_spec(spec.type, ttl, spec.cancel, spec.replicas) if spec is not None else None, spec_error=view.spec_error,
         deleting=view.deleting, finalizers=_finalizers(view.finalizers), resource_version=view.resource_version,
     )
 
@@ -53,10 +54,10 @@ def _shared_status(state: State) -> WorkloadStatus:
 
 
 @functools.lru_cache(maxsize=256)
-def _spec(type_: WorkloadType, ttl: int | None, cancel: bool) -> WorkloadSpec:
+def _spec(type_: WorkloadType, ttl: int | None, cancel: bool, replicas: int) -> WorkloadSpec:
     # Not validated: a finished Workload's spec was validated when it ran; a service's port, its image and
     # the rest are never read again.
-    return WorkloadSpec.model_construct(type=type_, ttl_seconds_after_finished=ttl, cancel=cancel)
+    return WorkloadSpec.model_construct(type=type_, ttl_seconds_after_finished=ttl, cancel=cancel, replicas=replicas)
 
 
 @functools.lru_cache(maxsize=256)

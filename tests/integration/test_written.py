@@ -8,7 +8,8 @@ import kopf
 
 from tests.unit.test_decide import status_in
 from workload_operator.handlers import Runtime, on_pod_event, on_workload_event, pods_by_workload, workloads_by_uid
-from workload_operator.lifecycle.decide import FINALIZER, WorkloadView, pod_name
+from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
+from workload_operator.lifecycle.gang import pod_name
 from workload_operator.lifecycle.states import State
 
 UID = "uid-train"

@@ -6,9 +6,9 @@ import itertools
 import pytest
 
 from tests.unit.test_decide import NOW, pod, view
-from workload_operator.handlers import current_pod
 from workload_operator.held import held
-from workload_operator.lifecycle.decide import Policy, decide, pod_name
+from workload_operator.lifecycle.decide import Policy, decide
+from workload_operator.lifecycle.gang import pod_name
 from workload_operator.lifecycle.pods import summarize_pod
 from workload_operator.lifecycle.states import TERMINAL, State
 
@@ -20,6 +20,7 @@ SPECS = {
     "service-ttl-1h": {"type": "service", "port": 8000, "ttlSecondsAfterFinished": 3600},
     "cancelled-by-spec": {"cancel": True},
     "invalid": {"maxAttempts": 0},  # a spec made invalid after it ran: no spec in the view
+    "gang": {"replicas": 3},        # its headless Service goes too
 }
 
 
@@ -35,14 +36,13 @@ PODS = {
     "two-pods": (pod("Succeeded", attempt=1), pod("Pending", attempt=2)),
     "other-first": (pod("Pending", attempt=2), pod("Succeeded", attempt=1)),
     "overdue": (overdue_pod(1),),
+    "still-running": (pod("Running", attempt=1),),  # an attempt ended by a failure or a deadline: deleted next
 }
 
 
 def decision_from(v, known, now):
-    """decide() as the shell calls it: the current attempt's pod, and the workload's other pods."""
-    current = current_pod(v, known)
-    others = tuple(p for p in known if current is None or p.name != current.name)
-    return decide(v, current, now, policy=Policy(), others=others)
+    """decide() as the shell calls it: with all the workload's pods."""
+    return decide(v, known, now, policy=Policy())
 
 
 @pytest.mark.parametrize("state,spec,deleting,finalizer,pods", list(itertools.product(
