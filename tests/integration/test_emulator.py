@@ -182,6 +182,20 @@ async def test_pod_status_on_create_is_the_servers(kube_api: KubeAPIServer) -> N
 
 
 
+async def test_a_container_that_ended_under_restart_policy_never_stays_ended(kube_api: KubeAPIServer) -> None:
+    await ok(kube_api, 'POST', PODS, {'metadata': {'name': 'done'}, 'spec': {
+        'restartPolicy': 'Never', 'containers': [{'name': 'main'}]}})
+    ended = {'name': 'main', 'state': {'terminated': {'exitCode': 0}}}
+    await ok(kube_api, 'PATCH', f'{PODS}/done/status', {'status': {'phase': 'Succeeded', 'containerStatuses': [ended]}},
+             MERGE)
+    running = {'name': 'main', 'state': {'running': {}}}
+    status, error = await call(kube_api, 'PATCH', f'{PODS}/done/status', {'status': {
+        'phase': 'Running', 'containerStatuses': [running]}}, MERGE)
+    assert (status, error['reason']) == (422, 'Invalid')
+    assert error['message'] == ('Pod "done" is invalid: status.containerStatuses[0].state: '
+                                'Forbidden: may not be transitioned to non-terminated state')
+
+
 async def test_a_pods_hostname_and_subdomain_must_be_dns_labels(kube_api: KubeAPIServer) -> None:
     def pod(name: str, **spec: str) -> dict[str, Any]:
         return {'metadata': {'name': name}, 'spec': {'containers': [{'name': 'c'}], **spec}}

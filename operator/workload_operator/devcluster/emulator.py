@@ -854,6 +854,8 @@ class KubeAPIServer(kmock.KubernetesEmulator):
         if route.subresource == 'status':  # statusStrategy.PrepareForUpdate: only the status is taken
             new = copy.deepcopy(current)
             _carry('status', candidate, new)
+            if spec.group == '' and spec.plural == 'pods':
+                _validate_container_states(spec, route.name, current, new)
             return new
         new, old_meta, new_meta = candidate, current['metadata'], candidate['metadata']
         if 'status' in spec.subresources:  # PrepareForUpdate: the main resource cannot write the status
@@ -1176,6 +1178,22 @@ def _validate_pod(spec: ResourceSpec, pod: JsonDict) -> None:
                     problems.append((f'spec.containers[{i}].resources.{kind}[{resource}]', 'FieldValueInvalid',
                                      f'Invalid value: "{resource}": must be a standard resource type or fully qualified'))
     _refuse_invalid(spec, name, problems)
+
+
+def _validate_container_states(spec: ResourceSpec, name: str, old: JsonDict, new: JsonDict) -> None:
+    """ValidateContainerStateTransition: with restartPolicy Never, a container that has terminated stays so
+    (OnFailure: one that exited 0)."""
+    policy = (old.get('spec') or {}).get('restartPolicy', 'Always')
+    if policy == 'Always':
+        return
+    ended = {c.get('name'): (c.get('state') or {}).get('terminated') for c in (old.get('status') or {}).get(
+        'containerStatuses') or []}
+    for index, container in enumerate((new.get('status') or {}).get('containerStatuses') or []):
+        before = ended.get(container.get('name'))
+        if before is not None and (policy == 'Never' or before.get('exitCode') == 0) and \
+                'terminated' not in (container.get('state') or {}):
+            raise _invalid(spec, name, f'status.containerStatuses[{index}].state', 'FieldValueForbidden',
+                           'Forbidden: may not be transitioned to non-terminated state')
 
 
 def _validate_service(spec: ResourceSpec, service: JsonDict) -> None:
