@@ -261,7 +261,7 @@ async def test_a_restart_mid_gang_applies_what_it_missed_once_and_makes_no_pod_t
     await operator.start()
     workload = await cluster.wait_state("resume", "completed")
     assert assert_valid_history(workload) == HAPPY
-    assert audit.transitions("resume") == HAPPY  # each logged once, across both runs
+    assert await audit.wait_transitions("resume", len(HAPPY)) == HAPPY  # each logged once, across both runs
     assert workload["status"]["attempts"] == 1 and workload["status"]["run"]["result"] == 0
     assert set(await pods_of(cluster, "resume")) == set(names("resume"))  # no pod made twice, nor a new gang
     assert status_writes("resume") == len(HAPPY)
@@ -276,7 +276,7 @@ async def test_a_rank_that_fails_while_the_operator_is_down_fails_the_gang_on_re
     workload = await cluster.wait_state("late", "failed")
     assert workload["status"]["reason"] == "ExitCode"
     assert workload["status"]["message"].startswith("pod late-1-1: the main container exited with code 1: NCCL error")
-    assert audit.transitions("late") == assert_valid_history(workload) == [*HAPPY[:3], ("running", "failed")]
+    assert await audit.wait_transitions("late", 4) == assert_valid_history(workload) == [*HAPPY[:3], ("running", "failed")]
     await wait_pods(cluster, "late", {"late-1-1"})
     assert status_writes("late") == 4
 

@@ -368,3 +368,11 @@ class AuditRecorder(logging.Handler):
 
     def transitions(self, workload: str) -> list[tuple[str | None, str]]:
         return [(line["from"], line["to"]) for line in self.lines if line["workload"] == workload]
+
+    async def wait_transitions(self, workload: str, count: int) -> list[tuple[str | None, str]]:
+        """The workload's audit lines once there are ``count`` of them: a line follows the status write it reports,
+        so a client can see the write before the operator has logged it."""
+        async def enough() -> list[tuple[str | None, str]] | None:
+            lines = self.transitions(workload)
+            return lines if len(lines) >= count else None
+        return await wait_for(enough, f"{count} audit lines of {workload}")

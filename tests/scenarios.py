@@ -138,7 +138,7 @@ async def test_restart_applies_what_was_missed_once(cluster: Cluster, status_wri
     ]
     assert workload["status"]["run"]["result"] == 7
     assert status_writes("resume") == 5
-    assert audit.transitions("resume") == assert_valid_history(workload)  # each logged once, across both runs
+    assert await audit.wait_transitions("resume", 5) == assert_valid_history(workload)  # each logged once, across both runs
 
 
 async def test_a_delete_while_the_operator_is_down_completes_when_it_returns(cluster: Cluster, status_writes,
