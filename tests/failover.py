@@ -54,7 +54,7 @@ class Replicas:
 
     @staticmethod
     def identity(pid: int) -> str:
-        return f"{socket.gethostname()}_{pid}"  # leader.default_identity() outside a pod
+        return f"{socket.gethostname()}_{pid}"  # kube.replica_identity() outside a pod
 
     def pid_of(self, identity: str | None) -> int | None:
         return next((pid for pid in self.pids if self.identity(pid) == identity), None)

@@ -26,7 +26,7 @@ def run(namespaces: list[str], *, verbose: bool, liveness: str | None, settings:
 
     from workload_operator import handlers  # noqa: F401  (registers the handlers with kopf)
     from workload_operator import leader, metrics
-    from workload_operator.kube import Kube, NotReady
+    from workload_operator.kube import Kube, NotReady, replica_identity
 
     try:
         kube = Kube.from_environment()
@@ -43,7 +43,7 @@ def run(namespaces: list[str], *, verbose: bool, liveness: str | None, settings:
         except OSError as exc:
             print(f"workload-operator: cannot serve metrics on port {metrics_port}: {exc}", file=sys.stderr)
             return 1
-    identity = lease.identity if lease is not None else leader.default_identity()
+    identity = lease.identity if lease is not None else replica_identity()
     elector, stopping = None, threading.Event()
     if lease is not None:
         metrics.LEADER.labels(identity).set(0)

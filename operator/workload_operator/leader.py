@@ -43,15 +43,12 @@ logger = logging.getLogger(__name__)
 LIBRARY_LOGGER = "leaderelection"  # kubernetes.leaderelection's: one INFO line per retry
 
 
-default_identity = replica_identity  # the pod's name in a cluster; elsewhere the host and the process
-
-
 @dataclasses.dataclass(frozen=True)
 class LeaseSettings:
     """Where the Lease is and its timing (controller-runtime's defaults: 15 s, 10 s, 2 s)."""
     namespace: str
     name: str = "workload-operator"
-    identity: str = dataclasses.field(default_factory=default_identity)
+    identity: str = dataclasses.field(default_factory=replica_identity)
     lease_duration: int = 15  # whole seconds: the Lease's leaseDurationSeconds
     renew_deadline: float = 10
     retry_period: float = 2

@@ -6,9 +6,7 @@ import copy
 from typing import Any
 
 from workload_operator import GROUP, KIND, VERSION
-from workload_operator.lifecycle.decide import (
-    RENDEZVOUS_PORT, WorkloadView, headless_service_name, hostname, rendezvous_host, service_name,
-)
+from workload_operator.lifecycle.decide import WorkloadView, headless_service_name, service_name
 from workload_operator.lifecycle.gang import attempt_pod_names
 from workload_operator.lifecycle.pods import MAIN_CONTAINER
 from workload_operator.lifecycle.spec import WorkloadSpec, WorkloadType
@@ -64,6 +62,19 @@ def _main_container(spec: WorkloadSpec) -> dict[str, Any]:
         if "readinessProbe" not in container:
             container["readinessProbe"] = {"httpGet": {"path": spec.readiness_path, "port": spec.port}}
     return container
+
+
+RENDEZVOUS_PORT = 29500  # torch.distributed's default
+
+
+def hostname(index: int) -> str:
+    """The hostname of a gang's pod of ``index``: ``worker-<index>.<headless service>`` is its DNS name."""
+    return f"worker-{index}"
+
+
+def rendezvous_host(view: WorkloadView) -> str:
+    """Where the gang's pod of index 0 answers, by DNS, from the others (its headless Service's record)."""
+    return f"{hostname(0)}.{headless_service_name(view)}.{view.namespace}.svc"
 
 
 def rendezvous_env(view: WorkloadView, spec: WorkloadSpec, index: int, port: str) -> dict[str, str]:

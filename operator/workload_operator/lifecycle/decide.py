@@ -122,18 +122,6 @@ def headless_service_name(view: WorkloadView) -> str:
     return f"{name}-gang" if len(name) <= 58 else f"wl-{view.uid[:8]}-gang"
 
 
-def hostname(index: int) -> str:
-    """The hostname of a gang's pod of ``index``: ``worker-<index>.<headless service>`` is its DNS name."""
-    return f"worker-{index}"
-
-
-RENDEZVOUS_PORT = 29500  # torch.distributed's default
-
-
-def rendezvous_host(view: WorkloadView) -> str:
-    """Where the gang's pod of index 0 answers, by DNS, from the others (its headless Service's record)."""
-    return f"{hostname(0)}.{headless_service_name(view)}.{view.namespace}.svc"
-
 @dataclasses.dataclass(frozen=True)
 class Policy:
     """Operator-wide settings that shape decisions (see `workload-operator run --help`)."""
