@@ -1,5 +1,5 @@
-"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--modes batch,service,worker-loss,gang] [--replicas 8]
-                                [--kubeconfig PATH]
+"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--modes batch,service,worker-loss,gang,kopf-floor]
+                                [--replicas 8] [--kubeconfig PATH]
 
 Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
 driver playing the users and the kubelet, and prints a table with a row per mode and N:
@@ -17,7 +17,10 @@ The modes: ``batch`` (queued → preparing → running → collecting → comple
 serving, then cancelled: stopping → completed) and ``worker-loss`` (the first pod is deleted while
 running: orphaned → queued, and a second attempt completes; the operator's backoff is set to 0 so that
 the run measures the operator, not the wait) and ``gang`` (batch workloads of ``--replicas`` pods each: every
-pod Running, then every pod Succeeded; the same path as batch, and still one status write per transition).
+pod Running, then every pod Succeeded; the same path as batch, and still one status write per transition),
+and ``kopf-floor`` (not the operator: kopf alone, set up as the operator sets it up, with handlers that do nothing,
+while this driver makes the operator's writes of a batch lifecycle itself: the CPU and memory of that row are
+kopf's own cost for the same watch events, the floor under the operator's).
 
 By default the API is kmock's emulator in this process. With ``--kubeconfig`` it is a real API server
 (for example kube-apiserver and etcd alone, as the cluster tests use): the run installs the CRD if it is
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import datetime
 import json
 import os
 import pathlib
@@ -49,8 +53,10 @@ import aiohttp
 from benchmarks.apis import BenchApi, api_for
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, parse_resource_path
+from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
 from workload_operator.lifecycle.gang import attempt_pod_names
-from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL
+from workload_operator.lifecycle.status import WorkloadStatus, apply_transition
+from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL, pod_manifest
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 SERVICE_SPEC = {"type": "service", "port": 8000, "readinessPath": "/health"}
@@ -60,7 +66,10 @@ PATHS = {  # mode -> the states every workload goes through, in order
     "worker-loss": ("queued", "preparing", "running", "orphaned", "queued", "preparing", "running", "collecting",
                     "completed"),
     "gang": ("queued", "preparing", "running", "collecting", "completed"),  # spec.replicas pods, one lifecycle
+    # kopf alone (benchmarks/kopf_floor.py): the driver makes the operator's writes of a batch lifecycle itself
+    "kopf-floor": ("queued", "preparing", "running", "collecting", "completed"),
 }
+JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 MAIN = {"name": "main", "image": "busybox", "imageID": "", "restartCount": 0}
 STARTED = "2026-11-23T12:00:00Z"
 RUNNING = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
@@ -124,12 +133,14 @@ class Driver:
 
     # --- requests ------------------------------------------------------------------------------
     async def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-                   ok: tuple[int, ...] = ()) -> None:
+                   ok: tuple[int, ...] = ()) -> Any:
+        """The response's body, parsed."""
         data = json.dumps(body) if body is not None else None
         async with self.session.request(method, url, data=data, headers=headers or {
                 "Content-Type": "application/json"}) as response:
             if response.status >= 300 and response.status not in ok:
                 raise RuntimeError(f"{method} {url}: {response.status} {await response.text()}")
+            return await response.json(content_type=None)
 
     async def stream(self, url: str, handle: Callable[[dict[str, Any]], None]) -> None:
         """List, then watch from the list's resourceVersion until cancelled: no change in between is missed,
@@ -251,10 +262,36 @@ class Driver:
         (pod,) = await self.run_pods(workload, 2, RUNNING)
         await self.cause(workload, "collecting", self.pod_status(pod, SUCCEEDED))
 
+    async def as_operator(self, workload: str) -> None:
+        """kopf-floor: the writes the operator makes for a batch lifecycle (finalizer, pod, five statuses built by
+        its core), with the kubelet's, in the same order; kopf alone watches them and does nothing."""
+        body = await self.call("GET", f"{self.workloads_url}/{workload}")
+        view, status, now = WorkloadView.from_body(body), WorkloadStatus(), datetime.datetime.now(datetime.UTC)
+        url, pod = f"{self.workloads_url}/{workload}", f"{workload}-1"
+
+        async def transition(state: str, **update: Any) -> None:
+            nonlocal status
+            status = apply_transition(status, state, reason="Floor", now=now).model_copy(update=update)
+            await self.call("PATCH", f"{url}/status", [
+                {"op": "test", "path": "/metadata/uid", "value": view.uid},
+                {"op": "add", "path": "/status", "value": status.model_dump(mode="json", by_alias=True,
+                                                                            exclude_none=True)}], JSON_PATCH)
+
+        await self.call("PATCH", url, [{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}],
+                        JSON_PATCH)
+        await transition("queued")
+        await self.call("POST", self.pods_url, pod_manifest(view, view.spec, 1))
+        await transition("preparing", attempts=1)
+        await self.pod_status(pod, RUNNING)
+        await transition("running")
+        await self.pod_status(pod, SUCCEEDED)
+        await transition("collecting")
+        await transition("completed")
+
     async def lifecycle(self, workload: str, mode: str) -> None:
         await self.create(workload, mode)
         await {"batch": self.batch, "service": self.service, "worker-loss": self.worker_loss,
-               "gang": self.batch}[mode](workload)
+               "gang": self.batch, "kopf-floor": self.as_operator}[mode](workload)
         await self.reach(workload, "completed")
         if tuple(self.seen[workload]) != PATHS[mode]:
             raise RuntimeError(f"{workload} went {' → '.join(self.seen[workload])}, not {' → '.join(PATHS[mode])}")
@@ -408,10 +445,12 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
 
         def start_operator() -> subprocess.Popen[bytes]:
+            command = ["-m", "benchmarks.kopf_floor", "--namespace", namespace] if mode == "kopf-floor" else [
+                "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off", "--metrics-port", "0",
+                "--backoff", "0", "--no-leader-elect"]  # one replica: its own cost only
             with log.open("ab") as stderr:
                 return subprocess.Popen(
-                    [sys.executable, "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off",
-                     "--metrics-port", "0", "--backoff", "0", "--no-leader-elect"],  # one replica: its own cost only
+                    [sys.executable, *command],
                     env={**environment, "KUBECONFIG": str(api.kubeconfig)},
                     stdout=subprocess.DEVNULL, stderr=stderr,
                 )
@@ -480,10 +519,14 @@ def table(runs: list[Run]) -> str:
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
-        lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {r.status_writes / r.transitions:.2f} | "
-                     f"{sum(r.others.values()) / r.transitions:.2f} | {sum(r.others.values()) / r.pods:.2f} | "
-                     f"{p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | "
-                     f"{p50 / b50:.1f} | {r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.cpu_seconds / r.size * 1000:.1f} | "
+        if r.mode == "kopf-floor":  # the driver made the writes: no operator requests, no reaction to time
+            requests = latency = "– | – | –"
+        else:
+            requests = (f"{r.status_writes / r.transitions:.2f} | {sum(r.others.values()) / r.transitions:.2f} | "
+                        f"{sum(r.others.values()) / r.pods:.2f}")
+            latency = f"{p50:.1f} / {p99:.1f} | {b50:.1f} / {b99:.1f} | {p50 / b50:.1f}"
+        lines.append(f"| {r.mode} | {r.label} | {r.transitions} | {requests} | {latency} | "
+                     f"{r.transitions / r.seconds:.0f} | {r.cpu_seconds:.1f} | {r.cpu_seconds / r.size * 1000:.1f} | "
                      f"{r.peak_rss_mb:.0f} | {r.held_kb:.1f} | {r.connections} | {r.stop_seconds:.1f} |")
     return "\n".join(lines)
 
@@ -567,7 +610,7 @@ def knows_gangs(package: pathlib.Path) -> bool:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle", description=__doc__.split("\n\n")[1])
     parser.add_argument("--sizes", default="100,1000,5000", help="workload counts to sweep (default %(default)s)")
-    parser.add_argument("--modes", default="batch,service,worker-loss",  # gang: on demand
+    parser.add_argument("--modes", default="batch,service,worker-loss",  # gang, kopf-floor: on demand
                         help=f"lifecycles to sweep, of {', '.join(PATHS)} (default %(default)s)")
     parser.add_argument("--replicas", type=int, default=8, metavar="R",
                         help="pods per workload in gang mode (spec.replicas, 2 to 256; default %(default)s)")

@@ -34,7 +34,7 @@ OTHER_REQUESTS = {
     "worker-loss": {"PATCH workloads": 1, "POST pods": 2},                # the lost pod is gone already
     "gang": {"PATCH workloads": 1, "POST services": 1},                   # the finalizer; the headless Service
 }
-SINGLE_POD_MODES = [mode for mode in PATHS if mode != "gang"]
+SINGLE_POD_MODES = [mode for mode in PATHS if mode not in ("gang", "kopf-floor")]
 
 
 def expected_others(mode: str, size: int = SIZE, replicas: int = REPLICAS) -> collections.Counter[str]:
@@ -69,6 +69,19 @@ async def test_a_gang_costs_one_status_write_per_transition_whatever_its_pods_do
     assert sum(run.others.values()) / run.pods == pytest.approx((1 + 1 + len(PATHS["gang"]) + REPLICAS) / REPLICAS)
     assert len(run.latencies) == GANG * 2  # each gang's last pod Running, then its last pod Succeeded
     assert run.restart_writes == 0
+
+
+async def test_kopf_alone_sees_the_operators_writes_and_sends_nothing():
+    """The floor row: the driver makes the operator's writes (the statuses counted by the same core), and kopf, set
+    up as the operator sets it up but with handlers that do nothing, watches them and writes nothing, restarted too."""
+    async with emulated_api() as api:
+        run = await one_run(api, "kopf-floor", SIZE, unrelated=0, timeout=60)
+        kopf_watches = {r.path for r in api.log(0) if r.agent.startswith("kopf/") and r.watch}
+
+    assert run.transitions == SIZE * len(PATHS["kopf-floor"]) and run.pods == SIZE
+    assert run.status_writes == 0 and not run.others and run.restart_writes == 0
+    assert any(path.endswith(f"/{PLURAL}") for path in kopf_watches) and any(path.endswith("/pods") for path in kopf_watches)
+    assert run.cpu_seconds > 0 and not run.latencies
 
 
 async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(kube_api: KubeAPIServer, kubeconfig):
