@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 from typing import Any
 
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.cli import KOPF_OBJECTS_LOGGER
 from workload_operator.handlers import GC_THRESHOLD, OUR_PODS, NoDiffBase
 from workload_operator.kube import Kube
 from workload_operator.manifests import POD_SELECTOR
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--namespace", required=True)
     args = parser.parse_args()
     kopf.configure(verbose=False)
+    logging.getLogger(KOPF_OBJECTS_LOGGER).setLevel(logging.WARNING)  # as `workload-operator run` sets it
     kopf.run(registry=registry, standalone=True, namespaces=[args.namespace], liveness_endpoint=None)
 
 

@@ -16,6 +16,7 @@ from workload_operator import crd
 from workload_operator.leader import LeaseSettings
 from workload_operator.lifecycle import mermaid_diagram
 
+KOPF_OBJECTS_LOGGER = "kopf.objects"  # kopf's messages about each object
 LEASE_NAMESPACE = "workload-operator"  # deploy/'s namespace; in a pod, its own (POD_NAMESPACE)
 
 
@@ -36,6 +37,9 @@ def run(namespaces: list[str], *, verbose: bool, liveness: str | None, settings:
         return 1
     os.environ.update(settings)  # the handlers read their settings from the environment, as under `kopf run`
     kopf.configure(verbose=verbose)
+    # kopf logs "Handler 'on_pod_event' succeeded." for every watch event it hands to a handler: a line per pod or
+    # Workload change, which buries the transitions' lines, and costs CPU. Its warnings and errors stay.
+    logging.getLogger(KOPF_OBJECTS_LOGGER).setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger(leader.LIBRARY_LOGGER).setLevel(logging.DEBUG if verbose else logging.WARNING)
     if metrics_port:  # served from the start: a standby says so too
         try:
