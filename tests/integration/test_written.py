@@ -66,16 +66,16 @@ class Shell:
         self.workloads: dict[str, list[WorkloadView]] = {}
         self.pods: dict[tuple[str, str], list] = {}
 
-    def index(self, body: dict) -> None:
-        self.workloads[UID] = [workloads_by_uid(body=kopf.Body(body), uid=UID, memo=self.memo)[UID]]
+    async def index(self, body: dict) -> None:
+        self.workloads[UID] = [(await workloads_by_uid(body=kopf.Body(body), uid=UID, memo=self.memo))[UID]]
 
     async def workload_event(self, body: dict) -> None:
-        self.index(body)
+        await self.index(body)
         await on_workload_event(type="MODIFIED", body=kopf.Body(body), uid=UID, memo=self.memo,
                                 workloads_by_uid=self.workloads, pods_by_workload=self.pods)
 
     async def pod_event(self, body: dict) -> None:
-        for key, summary in (pods_by_workload(body=kopf.Body(body), namespace="ml") or {}).items():
+        for key, summary in (await pods_by_workload(body=kopf.Body(body), namespace="ml") or {}).items():
             self.pods[key] = [summary]
         await on_pod_event(body=kopf.Body(body), name=body["metadata"]["name"], namespace="ml", memo=self.memo,
                            workloads_by_uid=self.workloads, pods_by_workload=self.pods)
@@ -84,7 +84,7 @@ class Shell:
 async def test_a_finished_workloads_write_is_forgotten_once_indexed_and_nothing_older_is_reconciled():
     api = Api()
     shell = Shell(api)
-    shell.index(workload("collecting", "4"))  # the index lags: the reconcile that decided from this went on
+    await shell.index(workload("collecting", "4"))  # the index lags: the reconcile that decided from this went on
     shell.runtime.written[UID] = WorkloadView.from_body(workload("completed", "5"))  # our write of `completed`
     await shell.pod_event(POD)  # the index still says collecting: decided from our newer write, nothing to do
     assert api.calls == []
