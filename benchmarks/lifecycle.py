@@ -1,5 +1,5 @@
-"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--modes batch,service,worker-loss,gang,kopf-floor]
-                                [--replicas 8] [--kubeconfig PATH]
+"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--replicas 8] [--kubeconfig PATH]
+                                [--modes batch,service,worker-loss,gang,kopf-floor,watch-floor]
 
 Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
 driver playing the users and the kubelet, and prints a table with a row per mode and N:
@@ -18,9 +18,10 @@ serving, then cancelled: stopping → completed) and ``worker-loss`` (the first 
 running: orphaned → queued, and a second attempt completes; the operator's backoff is set to 0 so that
 the run measures the operator, not the wait) and ``gang`` (batch workloads of ``--replicas`` pods each: every
 pod Running, then every pod Succeeded; the same path as batch, and still one status write per transition),
-and ``kopf-floor`` (not the operator: kopf alone, set up as the operator sets it up, with handlers that do nothing,
-while this driver makes the operator's writes of a batch lifecycle itself: the CPU and memory of that row are
-kopf's own cost for the same watch events, the floor under the operator's).
+and two floors, not the operator: ``kopf-floor`` (kopf alone, set up as the operator sets it up, with handlers
+that do nothing) and ``watch-floor`` (the same two watches read with aiohttp, no kopf), while this driver makes
+a batch lifecycle's operator writes itself: the CPU and memory of those rows are what the same watch events cost
+kopf, and what receiving them costs at all.
 
 By default the API is kmock's emulator in this process. With ``--kubeconfig`` it is a real API server
 (for example kube-apiserver and etcd alone, as the cluster tests use): the run installs the CRD if it is
@@ -66,9 +67,11 @@ PATHS = {  # mode -> the states every workload goes through, in order
     "worker-loss": ("queued", "preparing", "running", "orphaned", "queued", "preparing", "running", "collecting",
                     "completed"),
     "gang": ("queued", "preparing", "running", "collecting", "completed"),  # spec.replicas pods, one lifecycle
-    # kopf alone (benchmarks/kopf_floor.py): the driver makes the operator's writes of a batch lifecycle itself
+    # kopf alone, and the bare watches (benchmarks/kopf_floor.py): the driver makes a batch lifecycle's writes itself
     "kopf-floor": ("queued", "preparing", "running", "collecting", "completed"),
+    "watch-floor": ("queued", "preparing", "running", "collecting", "completed"),
 }
+FLOORS = {"kopf-floor": [], "watch-floor": ["--watch-only"]}  # mode -> benchmarks.kopf_floor's options
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 MAIN = {"name": "main", "image": "busybox", "imageID": "", "restartCount": 0}
 STARTED = "2026-11-23T12:00:00Z"
@@ -263,8 +266,8 @@ class Driver:
         await self.cause(workload, "collecting", self.pod_status(pod, SUCCEEDED))
 
     async def as_operator(self, workload: str) -> None:
-        """kopf-floor: the writes the operator makes for a batch lifecycle (finalizer, pod, five statuses built by
-        its core), with the kubelet's, in the same order; kopf alone watches them and does nothing."""
+        """The floors: the writes the operator makes for a batch lifecycle (finalizer, pod, five statuses built by
+        its core), with the kubelet's, in the same order; kopf alone, or bare watches, see them and do nothing."""
         body = await self.call("GET", f"{self.workloads_url}/{workload}")
         view, status, now = WorkloadView.from_body(body), WorkloadStatus(), datetime.datetime.now(datetime.UTC)
         url, pod = f"{self.workloads_url}/{workload}", f"{workload}-1"
@@ -291,7 +294,7 @@ class Driver:
     async def lifecycle(self, workload: str, mode: str) -> None:
         await self.create(workload, mode)
         await {"batch": self.batch, "service": self.service, "worker-loss": self.worker_loss,
-               "gang": self.batch, "kopf-floor": self.as_operator}[mode](workload)
+               "gang": self.batch, "kopf-floor": self.as_operator, "watch-floor": self.as_operator}[mode](workload)
         await self.reach(workload, "completed")
         if tuple(self.seen[workload]) != PATHS[mode]:
             raise RuntimeError(f"{workload} went {' → '.join(self.seen[workload])}, not {' → '.join(PATHS[mode])}")
@@ -338,7 +341,7 @@ async def operator_watching(api: BenchApi, timeout: float = 60, since: int = 0) 
     """Until the operator watches Workloads and pods (it has started: watches from log index ``since`` on), or fail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        watched = {route.plural for r in api.log(since) if r.agent.startswith("kopf/") and r.watch
+        watched = {route.plural for r in api.log(since) if r.agent.startswith(OPERATOR_AGENTS) and r.watch
                    and (route := parse_resource_path(r.path)) is not None}
         if {PLURAL, "pods"} <= watched:
             return
@@ -445,7 +448,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
 
         def start_operator() -> subprocess.Popen[bytes]:
-            command = ["-m", "benchmarks.kopf_floor", "--namespace", namespace] if mode == "kopf-floor" else [
+            command = ["-m", "benchmarks.kopf_floor", "--namespace", namespace, *FLOORS[mode]] if mode in FLOORS else [
                 "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off", "--metrics-port", "0",
                 "--backoff", "0", "--no-leader-elect"]  # one replica: its own cost only
             with log.open("ab") as stderr:
@@ -519,7 +522,7 @@ def table(runs: list[Run]) -> str:
     for r in runs:
         p50, p99 = percentile(r.latencies, 0.5) * 1000, percentile(r.latencies, 0.99) * 1000
         b50, b99 = percentile(r.round_trips, 0.5) * 1000, percentile(r.round_trips, 0.99) * 1000
-        if r.mode == "kopf-floor":  # the driver made the writes: no operator requests, no reaction to time
+        if r.mode in FLOORS:  # the driver made the writes: no operator requests, no reaction to time
             requests = latency = "– | – | –"
         else:
             requests = (f"{r.status_writes / r.transitions:.2f} | {sum(r.others.values()) / r.transitions:.2f} | "
@@ -535,7 +538,7 @@ def breakdown(runs: list[Run]) -> str:
     """The other requests, per workload (and per pod, for a gang), once per mode (they do not depend on N)."""
     lines, done = ["Other requests of the operator, per workload:"], set()
     for r in runs:
-        if (r.mode, r.replicas, r.baseline) not in done and not r.unrelated:
+        if (r.mode, r.replicas, r.baseline) not in done and not r.unrelated and r.mode not in FLOORS:
             done.add((r.mode, r.replicas, r.baseline))
             per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
             per_pod = ", ".join(f"{what} {count / r.pods:.2f}" for what, count in sorted(r.others.items()))
@@ -610,7 +613,7 @@ def knows_gangs(package: pathlib.Path) -> bool:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle", description=__doc__.split("\n\n")[1])
     parser.add_argument("--sizes", default="100,1000,5000", help="workload counts to sweep (default %(default)s)")
-    parser.add_argument("--modes", default="batch,service,worker-loss",  # gang, kopf-floor: on demand
+    parser.add_argument("--modes", default="batch,service,worker-loss",  # gang and the floors: on demand
                         help=f"lifecycles to sweep, of {', '.join(PATHS)} (default %(default)s)")
     parser.add_argument("--replicas", type=int, default=8, metavar="R",
                         help="pods per workload in gang mode (spec.replicas, 2 to 256; default %(default)s)")
