@@ -43,7 +43,6 @@ def on_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False
     settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR
-    gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
 @kopf.index(GROUP, VERSION, PLURAL, registry=registry)
@@ -92,6 +91,8 @@ async def watch(session: aiohttp.ClientSession, path: str, params: dict[str, str
         async with session.get(path, params={**params, "watch": "true", "resourceVersion": version},
                                timeout=aiohttp.ClientTimeout(total=None)) as response:
             async for line in response.content:
+                if not line.strip():
+                    continue
                 event = json.loads(line)
                 obj = event["object"]
                 version = obj["metadata"]["resourceVersion"]
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--watch-only", action="store_true", help="no kopf: the two watches alone")
     args = parser.parse_args()
-    gc.set_threshold(GC_THRESHOLD, 10, 10)
+    gc.set_threshold(GC_THRESHOLD, 10, 10)  # as the operator's start-up sets it
     if args.watch_only:
         asyncio.run(watch_only(args.namespace))
         return
