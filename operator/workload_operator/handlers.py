@@ -29,6 +29,7 @@ import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION, metrics
 from workload_operator.held import held
+from workload_operator.kopf_startup import wake_index_waiters_once
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
@@ -43,6 +44,8 @@ from workload_operator.lifecycle.status import ACTIVE_STATES
 from workload_operator.manifests import (
     MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, headless_service_manifest, pod_manifest, service_manifest,
 )
+
+wake_index_waiters_once()  # a restart with N objects listed costs N wake-ups, not N² (see kopf_startup.py)
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
 MAX_STEPS = 20
