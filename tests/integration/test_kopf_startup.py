@@ -4,10 +4,12 @@ workers waiting for every index to be filled wake when the gate opens, not once 
 from __future__ import annotations
 
 import asyncio
+import types
 
 from kopf._cogs.aiokits import aiotoggles
 
 import workload_operator.handlers  # noqa: F401  (loading the handlers applies the fix)
+from workload_operator import kopf_startup
 
 OBJECTS = 300  # listed at start-up: one toggle and one waiting worker each
 
@@ -55,3 +57,9 @@ async def test_a_set_that_turns_off_again_wakes_those_waiting_for_off():
     await asyncio.wait_for(waiter, timeout=5)
     await holder.turn_to(False)  # a dropped toggle no longer counts
     assert paused.is_off()
+
+
+def test_a_kopf_whose_toggle_set_moved_is_left_alone(monkeypatch, caplog):
+    monkeypatch.setattr(kopf_startup, "aiotoggles", types.SimpleNamespace())  # a kopf without it
+    assert kopf_startup.wake_index_waiters_once() is False
+    assert "left as they are" in caplog.text
