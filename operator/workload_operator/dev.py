@@ -168,6 +168,7 @@ async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_se
     The stop signals are caught from the start, before anything is created, so that every way of stopping
     goes through the same clean-up."""
     loop = asyncio.get_running_loop()
+    _quiet_kopf_streams_closed_late(loop)
     stop = Stop(loop)
     output = Output(out, lambda: stop("output closed"))
     stop.catch_signals()
@@ -177,6 +178,25 @@ async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_se
     finally:
         stop.release_signals()
         output.close()
+
+
+def _quiet_kopf_streams_closed_late(loop: asyncio.AbstractEventLoop) -> None:
+    """kopf leaves a watch stream's generator open when its watcher is cancelled between two events; asyncio
+    closes it as the loop shuts down, and kopf's streaming block then fails to close ("generator didn't stop
+    after athrow()"). Harmless as the process exits: logged at debug level, not as an error with a traceback."""
+    default = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        stream = context.get("asyncgen")
+        code = getattr(stream, "ag_code", None)
+        if code is not None and code.co_name == "infinite_watch" and "kopf" in code.co_filename:
+            logging.getLogger(__name__).debug("%s: %r", context.get("message"), context.get("exception"))
+        elif default is not None:
+            default(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bool, timeout: float | None,

@@ -1,5 +1,7 @@
 """`workload-operator dev`, the README's main command, as a user runs it: a subprocess on the emulated API."""
 
+import asyncio
+import logging
 import os
 import pathlib
 import re
@@ -161,3 +163,29 @@ def test_the_kubectl_commands_dev_suggests_work(tmp_path):
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=STOP_DEADLINE)
     assert_stopped_cleanly(process, folder, errors)
+
+
+async def test_kopf_streams_closed_as_the_loop_shuts_down_are_not_reported_as_errors(caplog):
+    """kopf's watch-stream generators that asyncio closes at shutdown may fail to close; dev says so at debug
+    level only. Any other generator's failure still reaches the loop's handler as an error."""
+    from kopf._cogs.clients.watching import infinite_watch
+
+    from workload_operator.dev import _quiet_kopf_streams_closed_late
+
+    async def other_stream():
+        yield None
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    kopf_stream, other = infinite_watch(settings=None, resource=None, namespace=None), other_stream()
+    try:
+        _quiet_kopf_streams_closed_late(loop)
+        for stream in (kopf_stream, other):
+            loop.call_exception_handler({"message": f"an error occurred during closing of {stream!r}",
+                                         "exception": RuntimeError("generator didn't stop after athrow()"),
+                                         "asyncgen": stream})
+    finally:
+        loop.set_exception_handler(previous)
+        await other.aclose()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "other_stream" in errors[0]
