@@ -1,10 +1,10 @@
 """python -m benchmarks.kopf_floor --namespace NS [--watch-only]: the floors under the operator's costs.
 
 Without ``--watch-only``: kopf alone, set up as the operator sets it up. The same watches (Workloads; pods by the
-operator's label selector), the same two indexes and the same settings (no progress or diff-base storage, no
-Events of kopf's, the collector's threshold, no per-event log line), but index functions and handlers that do
-nothing. With ``--watch-only``: no kopf, the same two watches read with aiohttp, each event parsed and kept by
-uid, and nothing else: what receiving the events costs in Python at all.
+operator's label selector), the same two indexes and the same settings (``configure_kopf``, the collector's
+threshold, no per-event log line), but index functions and handlers that do nothing. With ``--watch-only``: no
+kopf, the same two watches read with aiohttp, each event parsed and kept by uid, and nothing else: what receiving
+the events costs in Python at all.
 
 ``python -m benchmarks.lifecycle --modes kopf-floor,watch-floor`` runs them while its driver makes the operator's
 writes itself, so that those rows' CPU and memory are what the same watch events cost kopf, and the bare watches.
@@ -25,24 +25,17 @@ import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.cli import KOPF_OBJECTS_LOGGER
-from workload_operator.handlers import GC_THRESHOLD, OUR_PODS, NoDiffBase
+from workload_operator.handlers import GC_THRESHOLD, OUR_PODS, configure_kopf, on_login
 from workload_operator.kube import Kube
 from workload_operator.manifests import POD_SELECTOR
 
 registry = kopf.OperatorRegistry()  # not kopf's default one, which importing the operator's handlers fills
-
-
-@kopf.on.login(registry=registry)
-def on_login(**_: Any) -> kopf.ConnectionInfo:
-    return Kube.from_environment().connection_info()
+kopf.on.login(registry=registry)(on_login)  # the operator's own credentials
 
 
 @kopf.on.startup(registry=registry)
 def on_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = NoDiffBase()
-    settings.posting.enabled = False
-    settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR
+    configure_kopf(settings)  # the operator's own settings of kopf
 
 
 @kopf.index(GROUP, VERSION, PLURAL, registry=registry)

@@ -214,12 +214,17 @@ class NoDiffBase(kopf.DiffBaseStorage):
         pass
 
 
-@kopf.on.startup()
-async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings for the operator (benchmarks/kopf_floor.py runs kopf alone with the same)."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)  # on.event: never written
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False                                # Events: one per transition, by kube.post_event
     settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR  # only our pods, filtered by the API server
+
+
+@kopf.on.startup()
+async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure_kopf(settings)
     # Every watch event allocates thousands of short-lived objects (JSON, pydantic models); with CPython's
     # default threshold (700) the collector runs so often that it costs a quarter of the CPU under load
     # (`python -m benchmarks.lifecycle`, 1,000 workloads: 26 s → 19.5 s of CPU, +11% peak RSS).
