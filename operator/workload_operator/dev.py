@@ -216,11 +216,18 @@ async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bo
             path = pathlib.Path(kubeconfig).expanduser()
             out.print(f"using the cluster of {path}; the simulated kubelet is off")
         elif (found := control_plane.binaries()) is not None:
-            out.print(f"starting etcd and kube-apiserver from {found[0].parent}")
-            path = await asyncio.to_thread(stack.enter_context, control_plane.real_control_plane(*found))
+            # The garbage collector and the namespace controller when there is a controller-manager (the project's
+            # build has one, envtest's assets do not); the simulated kubelet stands in for the scheduler.
+            controllers = control_plane.CONTROLLERS if found.controller_manager else ()
+            started_what = "etcd, kube-apiserver" + (" and kube-controller-manager" if controllers else "")
+            out.print(f"starting {started_what} from {found.folder}")
+            plane = await asyncio.to_thread(stack.enter_context,
+                                            control_plane.real_control_plane(found, controllers=controllers))
+            path = plane.kubeconfig
         else:
-            out.print("no kube-apiserver given (KUBEBUILDER_ASSETS, or TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD): "
-                      "using the emulated API, which has no schema validation and no CEL rules")
+            out.print("no kube-apiserver found (tests/controlplane/build.sh builds one; or KUBEBUILDER_ASSETS, or "
+                      "TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD): using the emulated API, which has no schema "
+                      "validation and no CEL rules")
             path = await stack.enter_async_context(control_plane.emulated_control_plane())
         os.environ["KUBECONFIG"] = str(path)
         out.print(f"kubeconfig: {path}")

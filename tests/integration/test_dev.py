@@ -24,9 +24,10 @@ FINAL = {"train-resnet": "completed", "bad-lr": "failed", "sweep": "cancelled", 
          "train-ddp": "completed", "llm-405b": "completed"}
 
 
-def environment() -> dict[str, str]:
+def environment(**more: str) -> dict[str, str]:
+    """No control plane's binaries (none named, none in the build cache): dev uses the emulated API."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBEBUILDER_ASSETS", "TEST_ASSET_", "KUBECONFIG"))}
-    return env
+    return {**env, "WORKLOAD_CONTROLPLANE_CACHE": "/nonexistent/workload-controlplane", **more}
 
 
 def rows(output: str) -> dict[str, list[str]]:

@@ -1,19 +1,24 @@
 """Start an API server for development and the cluster tier, and stop it leaving nothing behind.
 
-A real one (etcd + kube-apiserver) when binaries are given by the envtest convention:
-``KUBEBUILDER_ASSETS`` (a folder with ``kube-apiserver`` and ``etcd``), or ``TEST_ASSET_KUBE_APISERVER``
-and ``TEST_ASSET_ETCD``. Otherwise kmock's emulated API, taught real API-server behaviour.
+A real control plane when its binaries are found: the envtest convention (``KUBEBUILDER_ASSETS``, a folder with
+``kube-apiserver`` and ``etcd``, or ``TEST_ASSET_KUBE_APISERVER`` and ``TEST_ASSET_ETCD``), else the project's
+own build of a pinned Kubernetes release (``tests/controlplane/build.sh``, which also builds kube-scheduler and
+kube-controller-manager). Otherwise kmock's emulated API, taught real API-server behaviour.
 
-A bare kube-apiserver needs: etcd; a serving certificate (here signed by a CA made for the run, which the
-kubeconfig carries, so that every client verifies the server); a way to authenticate (a token file with an admin in system:masters); a service-account issuer with a
-signing key pair; a service cluster IP range. With no controller-manager, the ServiceAccount admission
-plugin is disabled (no default service account will ever exist) and the endpoint reconciler is off.
+Started as envtest starts it: etcd and kube-apiserver on loopback; a serving certificate signed by a CA made for
+the run (the kubeconfigs carry it, so every client verifies the server); bearer-token users, one in
+``system:masters`` and one the operator runs as with only what RBAC grants it; an audit log of every request
+at Metadata level; a service-account issuer with a signing key pair. The scheduler and the controller-manager
+are started only where asked, with their own identities; without the serviceaccount controller the
+ServiceAccount admission plugin is off (no ``default`` ServiceAccount would ever exist). The endpoint
+reconciler is off: nothing here serves a Service.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime
 import ipaddress
 import json
@@ -39,18 +44,54 @@ from workload_operator import crd
 READY_TIMEOUT = 60.0
 
 
-def binaries() -> tuple[pathlib.Path, pathlib.Path] | None:
-    """(kube-apiserver, etcd) from the envtest variables, or None when they do not name both."""
+# The release tests/controlplane/build.sh builds (its go.mod pins the same; tests/unit/test_controlplane.py checks).
+KUBERNETES_VERSION = "v1.37.2"
+ETCD_VERSION = "v3.7.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class Binaries:
+    """The control plane's programs; the scheduler and the controller-manager are optional (envtest ships neither)."""
+
+    apiserver: pathlib.Path
+    etcd: pathlib.Path
+    scheduler: pathlib.Path | None = None
+    controller_manager: pathlib.Path | None = None
+
+    @property
+    def folder(self) -> pathlib.Path:
+        return self.apiserver.parent
+
+
+def built_folder() -> pathlib.Path:
+    """Where tests/controlplane/build.sh puts (and finds) the binaries of the pinned release."""
+    root = os.environ.get("WORKLOAD_CONTROLPLANE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "workload-operator", "controlplane")
+    return pathlib.Path(root) / f"kubernetes-{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}"
+
+
+def binaries() -> Binaries | None:
+    """The binaries named by the envtest convention (``KUBEBUILDER_ASSETS``, or ``TEST_ASSET_KUBE_APISERVER`` and
+    ``TEST_ASSET_ETCD``), else the project's own build of the pinned release when it is there; None otherwise."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
-    apiserver = os.environ.get("TEST_ASSET_KUBE_APISERVER") or (assets and os.path.join(assets, "kube-apiserver"))
-    etcd = os.environ.get("TEST_ASSET_ETCD") or (assets and os.path.join(assets, "etcd"))
-    if not apiserver or not etcd:
-        return None
-    found = pathlib.Path(apiserver), pathlib.Path(etcd)
-    for path in found:
-        if not os.access(path, os.X_OK):
-            raise FileNotFoundError(f"{path} is not an executable (from KUBEBUILDER_ASSETS / TEST_ASSET_*)")
-    return found
+    named = {what: os.environ.get(f"TEST_ASSET_{what.upper().replace('-', '_')}") or (assets and os.path.join(assets, what))
+             for what in ("kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager")}
+    if named["kube-apiserver"] and named["etcd"]:
+        for what in ("kube-apiserver", "etcd"):
+            if not os.access(named[what], os.X_OK):  # type: ignore[arg-type]
+                raise FileNotFoundError(f"{named[what]} is not an executable (from KUBEBUILDER_ASSETS / TEST_ASSET_*)")
+    else:
+        built = built_folder()
+        named = {what: str(built / what) for what in named}
+        if not all(os.access(path, os.X_OK) for path in named.values()):
+            return None
+
+    def optional(what: str) -> pathlib.Path | None:
+        path = named[what]
+        return pathlib.Path(path) if path and os.access(path, os.X_OK) else None
+
+    return Binaries(pathlib.Path(named["kube-apiserver"]), pathlib.Path(named["etcd"]),  # type: ignore[arg-type]
+                    optional("kube-scheduler"), optional("kube-controller-manager"))
 
 
 def _free_port() -> int:
@@ -132,8 +173,13 @@ def serving_certificate(folder: pathlib.Path, hosts: tuple[str, ...] = ("127.0.0
 
 
 def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], what: str,
-                ca: pathlib.Path | None = None) -> None:
-    context = ssl.create_default_context(cafile=ca)  # verified, as every client of the server will
+                ca: pathlib.Path | None = None, *, verify: bool = True) -> None:
+    """Poll ``url`` until it answers 200. The API server is verified against ``ca``, as every client of it will be;
+    ``verify=False`` only for the health port of the scheduler and controller-manager (their own self-signed
+    certificate, which no client of the project reads)."""
+    context = ssl.create_default_context(cafile=ca)
+    if not verify:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     deadline, last = time.monotonic() + READY_TIMEOUT, "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -149,50 +195,166 @@ def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], w
     raise RuntimeError(f"{what} was not ready within {READY_TIMEOUT:.0f}s (last: {last})")
 
 
-@contextlib.contextmanager
-def real_control_plane(apiserver: pathlib.Path, etcd: pathlib.Path) -> Iterator[pathlib.Path]:
-    """etcd and kube-apiserver on loopback, in a temporary folder; yields the kubeconfig's path."""
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-dev-"))
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        client, peer, secure = _free_port(), _free_port(), _free_port()
-        etcd_log = open(folder / "etcd.log", "wb")  # noqa: SIM115 (closed with the folder)
-        processes.append(subprocess.Popen([
-            str(etcd), "--data-dir", str(folder / "etcd"), "--name", "dev",
-            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"dev=http://127.0.0.1:{peer}", "--unsafe-no-fsync",
-        ], stdout=etcd_log, stderr=subprocess.STDOUT))
-        _wait_ready(f"http://127.0.0.1:{client}/health", None, processes[-1], "etcd")
+AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                "rules": [{"level": "Metadata"}]}
+OPERATOR_USER = "workload-operator"
+# The identities the control plane knows (bearer tokens; the groups after the name):
+USERS = {
+    "admin": ("system:masters",),            # the tests' and kubectl's: everything
+    OPERATOR_USER: (),                       # RBAC-only: what grant() binds to it, nothing more
+    "system:kube-scheduler": (),             # the bootstrap roles the API server makes grant these two
+    "system:kube-controller-manager": (),
+}
+# The controllers that stand in for a cluster's (the cluster tier's scenarios and `dev` rely on these only);
+# node-lifecycle and taint-eviction act on the Node objects a test creates and heartbeats, and no others.
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller",
+               "node-lifecycle-controller", "taint-eviction-controller")
+# A node is lost 5 s after its last heartbeat (a cluster's default: 50 s), checked every second.
+NODE_MONITOR = ("--node-monitor-period=1s", "--node-monitor-grace-period=5s")
+# The real scheduler places only pods that ask for it by this name: the scenarios that play the scheduler
+# themselves (binding a pod to a node with no kubelet) keep doing so, untouched.
+SCHEDULER_NAME = "real-scheduler"
 
-        token = secrets.token_hex(16)
-        (folder / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
-        private, public = _signing_key(folder)
-        ca, certificate, key = serving_certificate(folder)
-        apiserver_log = open(folder / "kube-apiserver.log", "wb")  # noqa: SIM115
-        processes.append(subprocess.Popen([
-            str(apiserver), "--etcd-servers", f"http://127.0.0.1:{client}",
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(secure),
-            "--tls-cert-file", str(certificate), "--tls-private-key-file", str(key),
-            "--token-auth-file", str(folder / "tokens.csv"),
-            "--authorization-mode", "RBAC",
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(public), "--service-account-signing-key-file", str(private),
-            "--service-cluster-ip-range", "10.0.0.0/24",
-            "--disable-admission-plugins", "ServiceAccount", "--endpoint-reconciler-type", "none",
-        ], stdout=apiserver_log, stderr=subprocess.STDOUT))
-        _wait_ready(f"https://127.0.0.1:{secure}/readyz", token, processes[-1], "kube-apiserver", ca)
-        yield write_kubeconfig(folder / "kubeconfig", f"https://127.0.0.1:{secure}", token, ca=ca.read_bytes())
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
+
+@dataclasses.dataclass
+class ControlPlane:
+    """etcd and kube-apiserver on loopback (and, when started, kube-scheduler and kube-controller-manager)."""
+
+    binaries: Binaries
+    folder: pathlib.Path
+    server: str
+    ca: pathlib.Path
+    tokens: dict[str, str]
+    processes: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> pathlib.Path:
+        """The admin's (system:masters)."""
+        return self.kubeconfig_for("admin")
+
+    @property
+    def audit_log(self) -> pathlib.Path:
+        """Every request at Metadata level, one JSON line each (who, verb, URI, response code, user agent)."""
+        return self.folder / "audit.log"
+
+    def kubeconfig_for(self, user: str) -> pathlib.Path:
+        path = self.folder / f"{user.replace(':', '-')}.kubeconfig"
+        if not path.exists():
+            write_kubeconfig(path, self.server, self.tokens[user], ca=self.ca.read_bytes())
+        return path
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """A process of the control plane, logging to <folder>/<name>.log; stopped with the control plane."""
+        with open(self.folder / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def start_scheduler(self) -> subprocess.Popen[bytes]:
+        """The real kube-scheduler, for pods whose ``spec.schedulerName`` is ``SCHEDULER_NAME``."""
+        if self.binaries.scheduler is None:
+            raise FileNotFoundError("no kube-scheduler among the control plane's binaries")
+        config = self.folder / "scheduler.yaml"
+        config.write_text(json.dumps({
+            "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
+            "clientConnection": {"kubeconfig": str(self.kubeconfig_for("system:kube-scheduler"))},
+            "leaderElection": {"leaderElect": False}, "profiles": [{"schedulerName": SCHEDULER_NAME}]}))
+        port = _free_port()
+        process = self.start("kube-scheduler", [
+            str(self.binaries.scheduler), "--config", str(config), "--bind-address", "127.0.0.1",
+            "--secure-port", str(port), "--cert-dir", str(self.folder / "kube-scheduler")])
+        _wait_ready(f"https://127.0.0.1:{port}/healthz", None, process, "kube-scheduler", verify=False)
+        return process
+
+    def start_controller_manager(self, controllers: tuple[str, ...] = CONTROLLERS, *, name: str = "kube-controller-manager",
+                                 options: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+        """The real kube-controller-manager running ``controllers`` only, each with its own service account's
+        credentials (as kubeadm runs it); ``name`` tells apart two of them (its log file)."""
+        if self.binaries.controller_manager is None:
+            raise FileNotFoundError("no kube-controller-manager among the control plane's binaries")
+        port = _free_port()
+        process = self.start(name, [
+            str(self.binaries.controller_manager), "--kubeconfig", str(self.kubeconfig_for("system:kube-controller-manager")),
+            "--controllers", ",".join(controllers), "--leader-elect=false", "--use-service-account-credentials",
+            "--bind-address", "127.0.0.1", "--secure-port", str(port), "--cert-dir", str(self.folder / name),
+            "--root-ca-file", str(self.ca), "--service-account-private-key-file", str(self.folder / "sa.key"),
+            *(NODE_MONITOR if "node-lifecycle-controller" in controllers else ()), *options])
+        _wait_ready(f"https://127.0.0.1:{port}/healthz", None, process, name, verify=False)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in reversed(self.processes):
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextlib.contextmanager
+def real_control_plane(found: Binaries, *, scheduler: bool = False, controllers: tuple[str, ...] = ()
+                       ) -> Iterator[ControlPlane]:
+    """etcd and kube-apiserver on loopback, in a temporary folder, as envtest starts them, with an audit log; with
+    ``scheduler`` the real kube-scheduler, with ``controllers`` a kube-controller-manager running those."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-dev-"))
+    plane = ControlPlane(found, folder, "", folder / "ca.crt", {user: secrets.token_hex(16) for user in USERS})
+    try:
+        client, peer, secure = _free_port(), _free_port(), _free_port()
+        etcd = plane.start("etcd", [
+            str(found.etcd), "--data-dir", str(folder / "etcd"), "--name", "dev",
+            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"dev=http://127.0.0.1:{peer}", "--unsafe-no-fsync"])
+        _wait_ready(f"http://127.0.0.1:{client}/health", None, etcd, "etcd")
+
+        (folder / "tokens.csv").write_text("".join(
+            f'{plane.tokens[user]},{user},{user},"{",".join(groups)}"\n' for user, groups in USERS.items()))
+        (folder / "audit-policy.yaml").write_text(json.dumps(AUDIT_POLICY))
+        private, public = _signing_key(folder)
+        ca, certificate, key = serving_certificate(folder)
+        apiserver = plane.start("kube-apiserver", [
+            str(found.apiserver), "--etcd-servers", f"http://127.0.0.1:{client}",
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(secure),
+            "--tls-cert-file", str(certificate), "--tls-private-key-file", str(key),
+            "--token-auth-file", str(folder / "tokens.csv"),
+            "--authorization-mode", "Node,RBAC",
+            "--audit-policy-file", str(folder / "audit-policy.yaml"), "--audit-log-path", str(plane.audit_log),
+            "--audit-log-format", "json",
+            "--service-account-issuer", "https://kubernetes.default.svc",
+            "--service-account-key-file", str(public), "--service-account-signing-key-file", str(private),
+            "--service-cluster-ip-range", "10.0.0.0/24", "--endpoint-reconciler-type", "none",
+            # Without a serviceaccount controller no `default` ServiceAccount is made, and admission would refuse pods.
+            *([] if "serviceaccount-controller" in controllers else ["--disable-admission-plugins", "ServiceAccount"]),
+        ])
+        plane.server = f"https://127.0.0.1:{secure}"
+        _wait_ready(f"{plane.server}/readyz", plane.tokens["admin"], apiserver, "kube-apiserver", ca)
+        if controllers:
+            plane.start_controller_manager(controllers)
+        if scheduler:
+            plane.start_scheduler()
+        yield plane
+    finally:
+        plane.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def grant(api_client: kubernetes.client.ApiClient, cluster_role: dict[str, Any], user: str = OPERATOR_USER) -> None:
+    """Create ``cluster_role`` (a manifest: deploy/clusterrole.yaml's, say) and bind ``user`` to it, and to nothing
+    else; both may exist already."""
+    rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
+    name = cluster_role["metadata"]["name"]
+    binding = {"metadata": {"name": f"{name}-{user.replace(':', '-')}"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+    for create, body in ((rbac.create_cluster_role, cluster_role), (rbac.create_cluster_role_binding, binding)):
+        try:
+            create(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
 
 def install_crd(api_client: kubernetes.client.ApiClient, *, replace: bool = False) -> None:
