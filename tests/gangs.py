@@ -297,8 +297,9 @@ async def test_a_pod_that_vanishes_while_preparing_takes_the_gang_with_it_and_a_
     workload = await wait_for(recorded, "the second attempt in status")
     assert (workload["status"]["state"], workload["status"]["reason"]) == ("preparing", "PodRecreated")
     message = workload["status"]["message"]
-    assert message == "pod flaky-1-1: the pod vanished while preparing; 3 pods created: flaky-2-0 … flaky-2-2", \
-        message
+    # The API server writes the pod's deletionTimestamp before it removes it: the operator sees who it was.
+    assert message == ("pod flaky-1-1: the pod was deleted by someone else while preparing; "
+                       "3 pods created: flaky-2-0 … flaky-2-2"), message
     assert status_writes("flaky") == 4  # queued, preparing, which pod vanished (noted as the rest went), a new gang
 
 

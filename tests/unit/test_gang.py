@@ -246,3 +246,15 @@ def test_a_pod_lost_before_the_run_started_restarts_the_attempt(replicas, how):
     recreated = decide(dataclasses.replace(preparing, status=deleting.status), (), NOW)  # then a new attempt
     assert (recreated.status.reason, recreated.status.attempts) == ("PodRecreated", 2)
     assert recreated.status.message.startswith(deleting.status.message + " while preparing; ")
+
+
+def test_a_lone_pod_deleted_by_someone_else_while_preparing_is_waited_for_without_a_write_then_recreated():
+    # The API server writes the pod's deletionTimestamp before it removes it, even one it removes at once.
+    going = (summarize_pod({"metadata": {"name": "train-1", "uid": "p", "deletionTimestamp": "2026-11-23T12:00:00Z",
+                                         "deletionGracePeriodSeconds": 0}, "status": {"phase": "Pending"}}),)
+    preparing = view("preparing")
+    waiting = decide(preparing, going, NOW)
+    assert waiting.actions == () and waiting.status is None  # nothing to delete, nothing to note: no write
+    recreated = decide(preparing, (), NOW)
+    assert (recreated.status.reason, recreated.status.attempts) == ("PodRecreated", 2)
+    assert recreated.actions == (CreatePod(2, 0),)

@@ -913,6 +913,12 @@ class KubeAPIServer(kmock.KubernetesEmulator):
                                        generation=int(meta.get('generation') or 0) + 1)
                 stored = self._commit(key, current, new)
             else:  # gone at once (a pod: one on no node, finished, or deleted with grace 0)
+                if spec.group == '' and spec.plural == 'pods':
+                    # registry.Store's graceful deletion with a period of 0 first writes the pod with its
+                    # deletionTimestamp (a MODIFIED event), then deletes it (DELETED): watchers see both.
+                    marked = copy.deepcopy(current)
+                    marked['metadata'].update(deletionTimestamp=_now(), deletionGracePeriodSeconds=0)
+                    current = self._commit(key, current, marked)
                 stored = self._commit(key, current, None)
         return aiohttp.web.json_response(self._present(spec, stored))
 

@@ -460,7 +460,9 @@ def _preparing(step: _Step) -> Decision:
                              f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used")
         if gang.members:  # the rest of the gang goes first; which pod was lost is noted now, while it can be told
             going = step.wait_for_deletes(gang.members.values())
-            if status.reason == POD_LOST:
+            # A lone pod that someone else is deleting (the API server writes its deletionTimestamp even when it
+            # removes the pod at once) goes by itself: no other pod to tell it from, so no write of its own.
+            if status.reason == POD_LOST or (gang.size == 1 and not going.actions):
                 return going
             noted = status.model_copy(update={"reason": POD_LOST, "message": truncate(vanished)})
             return dataclasses.replace(going, status=step.counted(noted, going.actions))
