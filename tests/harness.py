@@ -226,6 +226,31 @@ class Cluster:
             return await self.pod(name) is None
         await wait_for(gone, f"pod {name} to be deleted", timeout)
 
+    async def pods_version(self) -> str:
+        """The resourceVersion of the namespace's pods now: ``pod_changes`` replays every change after it."""
+        listing = await self._call(self.core.list_namespaced_pod, self.namespace)
+        return listing["metadata"]["resourceVersion"]
+
+    async def pod_changes(self, since: str, until: Callable[[list[dict[str, Any]]], bool],
+                          timeout: float = DEADLINE) -> list[dict[str, Any]]:
+        """The namespace's pods' watch events after resourceVersion ``since`` (``pods_version``), read until
+        ``until(events)`` holds. The API server replays them from ``since``: a state a pod was in only for a
+        moment is among them however late this reads, where a poll of the pod could miss it."""
+        def read() -> list[dict[str, Any]]:
+            events: list[dict[str, Any]] = []
+            watch = kubernetes.watch.Watch(return_type="object")  # the objects as the server sent them
+            for event in watch.stream(self.core.list_namespaced_pod, self.namespace, resource_version=since,
+                                      timeout_seconds=max(1, round(timeout))):
+                events.append({"type": event["type"], "object": event["raw_object"]})
+                if until(events):
+                    watch.stop()
+                    break
+            return events
+        events = await asyncio.to_thread(read)
+        seen = [(e["type"], e["object"]["metadata"].get("name")) for e in events]
+        assert until(events), f"the pods' changes since {since} ended (after {timeout}s) short of that: {seen}"
+        return events
+
     async def create_foreign_pod(self, name: str, *, namespace: str | None = None, labels: dict[str, str] | None = None,
                                  owner_uid: str | None = None) -> dict[str, Any]:
         """A pod someone else made (a decoy when it carries the operator's labels or a Workload's uid)."""

@@ -8,6 +8,9 @@ exactly one per transition.
 
 from __future__ import annotations
 
+import datetime
+import math
+
 import pytest
 from kubernetes.client.exceptions import ApiException
 
@@ -239,21 +242,35 @@ async def test_the_retry_limit_fails_a_workload_that_keeps_losing_workers(cluste
     assert assert_valid_history(workload)[-1] == ("running", "failed")
 
 
+def seconds_since(stamp: str) -> float:
+    return (datetime.datetime.now(datetime.UTC) - parse_time(stamp)).total_seconds()
+
+
+def backoff(monkeypatch, seconds: int) -> None:
+    """The operator's backoff after a lost worker, from its next start (the cap too: the tests' is 1 s)."""
+    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", str(seconds))
+    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_CAP_SECONDS", str(seconds))
+
+
 async def test_the_backoff_survives_a_restart(cluster: Cluster, operator: Operator, monkeypatch):
     await operator.stop()
-    monkeypatch.setenv("WORKLOAD_OPERATOR_BACKOFF_SECONDS", "2")
+    backoff(monkeypatch, 600)  # it waits in queued until the restart, however slow the machine
     await operator.start()
     await cluster.start_running("steady")
     await cluster.pod_lost("steady-1", "deleted")
     queued = await cluster.wait_state("steady", "queued")
     requeued_at = queued["status"]["history"][-1]["at"]
-    await operator.stop()
-    await operator.start()  # the next attempt's time comes from status, not from a timer that died
+    assert queued["status"]["history"][-1]["from"] == "orphaned"
+    await operator.stop()  # its timer for the next attempt dies with it
+    # Set while nobody runs: a backoff that ends 3 s from now, after the operator is back. The next attempt's time
+    # comes from status (requeued_at + the backoff), not from a timer that died, nor from the restart.
+    seconds = math.ceil(seconds_since(requeued_at)) + 3
+    backoff(monkeypatch, seconds)
+    await operator.start()
     await cluster.wait_pod("steady-2")
     workload = await cluster.wait_state("steady", "preparing")
-    assert workload["status"]["history"][-1]["at"] >= requeued_at
     delay = (parse_time(workload["status"]["history"][-1]["at"]) - parse_time(requeued_at)).total_seconds()
-    assert delay >= 1, f"re-admitted {delay}s after the loss: the 2s backoff was not respected"
+    assert delay >= seconds, f"re-admitted {delay}s after the loss: the {seconds}s backoff was not respected"
 
 
 # --- queueing --------------------------------------------------------------------------------
@@ -309,24 +326,30 @@ async def test_pods_stuck_terminating_on_a_lost_node_do_not_stop_the_workloads_f
     await cluster.pod_running("train-1")
     await cluster.wait_state("web", "serving")
     await cluster.wait_state("train", "running")
+    since = await cluster.pods_version()
     await cluster.patch_spec("web", cancel=True)
     await cluster.patch_spec("train", cancel=True)
-    await cluster.wait_state("web", "stopping")
-
-    async def terminating(name: str):  # deleted gracefully, and still there: nothing confirms it
-        pod = await cluster.pod(name)
-        return pod if pod and pod["metadata"].get("deletionTimestamp") else None
-    await wait_for(lambda: terminating("web-1"), "web-1 to be terminating")
-    await wait_for(lambda: terminating("train-1"), "train-1 to be terminating")
     grace = 2 + 1  # the pods' grace period, then the tests' --force-delete-after
 
     web = await cluster.wait_state("web", "failed", timeout=DEADLINE + grace)
     assert web["status"]["reason"] == "TerminationTimeout" and "deleted with grace 0" in web["status"]["message"]
-    assert assert_valid_history(web)[-1] == ("stopping", "failed")
+    assert assert_valid_history(web)[-2:] == [("serving", "stopping"), ("stopping", "failed")]
     train = await cluster.wait_state("train", "cancelled", timeout=DEADLINE + grace)
     assert assert_valid_history(train)[-1] == ("running", "cancelled")
     for pod in ("web-1", "train-1"):
         await cluster.wait_pod_gone(pod)  # deleted with grace 0: the API server did not wait for the kubelet
+
+    # Before that, each was deleted gracefully and stayed, terminating: nothing confirms it. Read from the pods'
+    # changes since the cancels (replayed by the API server), not polled: that lasted only the grace period.
+    def both_gone(changes) -> bool:
+        return {c["object"]["metadata"]["name"] for c in changes if c["type"] == "DELETED"} >= {"web-1", "train-1"}
+    changes = await cluster.pod_changes(since, both_gone)
+    for pod in ("web-1", "train-1"):
+        versions = [(c["type"], c["object"]["metadata"]) for c in changes if c["object"]["metadata"]["name"] == pod]
+        assert versions[-1][0] == "DELETED", (pod, versions)
+        # (a pod deleted at once shows a deletionTimestamp too, just before it goes: with a grace period of 0)
+        assert any(kind == "MODIFIED" and meta.get("deletionGracePeriodSeconds") for kind, meta in versions[:-1]), \
+            f"{pod} was never there terminating: {[(kind, meta.get('deletionGracePeriodSeconds')) for kind, meta in versions]}"
 
 
 async def test_the_ttl_deletes_a_finished_workload(cluster: Cluster, audit):
@@ -339,7 +362,7 @@ async def test_the_ttl_deletes_a_finished_workload(cluster: Cluster, audit):
 
 
 async def test_a_pod_stuck_preparing_says_why_and_times_out(cluster: Cluster):
-    await cluster.create_workload("stuck", image="registry.invalid/nope:1", preparingTimeoutSeconds=2)
+    await cluster.create_workload("stuck", image="registry.invalid/nope:1")  # no timeout yet: it cannot pass unseen
     await cluster.wait_pod("stuck-1")
     await cluster.set_pod_status("stuck-1", {"phase": "Pending", "containerStatuses": [{
         "name": "main", "ready": False, "restartCount": 0, "image": "registry.invalid/nope:1", "imageID": "",
@@ -351,6 +374,10 @@ async def test_a_pod_stuck_preparing_says_why_and_times_out(cluster: Cluster):
 
     waiting = await wait_for(says_why, "the waiting reason in status")
     assert waiting["status"]["state"] == "preparing" and waiting["status"]["message"] == "Back-off pulling image"
+    # Now the timeout. It counts from the entry to preparing: this one ends 2 s from now, on the operator's timer.
+    entered = waiting["status"]["history"][-1]
+    assert entered["to"] == "preparing"
+    await cluster.patch_spec("stuck", preparingTimeoutSeconds=math.ceil(seconds_since(entered["at"])) + 2)
     workload = await cluster.wait_state("stuck", "failed")
     assert workload["status"]["reason"] == "PreparingTimeout"
     assert "ImagePullBackOff" in [e["reason"] for e in await cluster.events_for("stuck")]
@@ -359,24 +386,24 @@ async def test_a_pod_stuck_preparing_says_why_and_times_out(cluster: Cluster):
 # --- restarts in the middle ----------------------------------------------------------------------
 
 async def test_a_deadline_that_passes_while_the_operator_is_down_fails_it_on_return(cluster: Cluster, operator: Operator):
-    await cluster.create_workload("late", activeDeadlineSeconds=2)
-    await cluster.wait_pod("late-1")
-    await cluster.pod_running("late-1")
-    running = await cluster.wait_state("late", "running", timeout=2)
+    running = await cluster.start_running("late")  # no deadline yet: nothing can end it before the operator stops
     await operator.stop()
-    await pass_time_until(running["status"]["startTime"], 2)  # the deadline passes while nobody watches
+    await cluster.patch_spec("late", activeDeadlineSeconds=2)  # set while nobody watches (counted from startTime) ...
+    await pass_time_until(running["status"]["startTime"], 2)  # ... and passed while nobody watches
     await operator.start()
     workload = await cluster.wait_state("late", "failed")
     assert workload["status"]["reason"] == "DeadlineExceeded"
+    assert assert_valid_history(workload)[-1] == ("running", "failed")
 
 
 async def test_a_ttl_that_passes_while_the_operator_is_down_deletes_it_on_return(cluster: Cluster, operator: Operator):
-    await cluster.create_workload("expired", ttlSecondsAfterFinished=1)
+    await cluster.create_workload("expired")  # no TTL yet: nothing can delete it before the operator stops
     await cluster.wait_pod("expired-1")
     await cluster.pod_exited("expired-1", 0)
     completed = await cluster.wait_state("expired", "completed")
     await operator.stop()
-    await pass_time_until(completed["status"]["completionTime"], 1)  # the TTL passes while nobody watches
+    await cluster.patch_spec("expired", ttlSecondsAfterFinished=1)  # set while nobody watches ...
+    await pass_time_until(completed["status"]["completionTime"], 1)  # ... and passed while nobody watches
     await operator.start()
     await cluster.wait_gone("expired")
 
@@ -411,7 +438,7 @@ async def test_the_queue_limit_holds_across_a_restart(cluster: Cluster, operator
     # Whatever the order of the initial events, the waiter may not start while the holder is active.
     await cluster.pod_exited("holder-1", 0)
     await cluster.wait_pod("waiter-1")
+    waiter = await cluster.wait_state("waiter", "preparing")  # the pod is made first, then the status that says so
     holder = await cluster.workload("holder")
-    waiter = await cluster.workload("waiter")
     assert holder["status"]["state"] == "completed"
     assert waiter["status"]["history"][-1]["at"] >= holder["status"]["completionTime"]

@@ -26,6 +26,7 @@ from kopf.testing import KopfRunner
 from tests.harness import Cluster, Operator, wait_for
 from tests.integration.conftest import WORKLOAD_CRD
 from tests.unit.test_deploy import Rule, cluster_role, granted, leader_election_role
+from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, ResourceSpec, parse_resource_path
 from workload_operator.kube import Kube, user_agent
 from workload_operator.leader import Elector, LeaseSettings
@@ -192,8 +193,9 @@ async def every_api_call(cluster: Cluster, kube_api) -> None:
     await cluster.pod_running("train-1")
     await cluster.wait_state("train", "running")
     await cluster.pod_exited("train-1", 0)
-    await cluster.wait_state("train", "completed")
-    await cluster.wait_gone("train")
+    await cluster.wait_gone("train")  # completed, then deleted by its TTL (times have whole seconds: maybe at once)
+    stored = kube_api.objects[(kube_api.resource(GROUP, VERSION, PLURAL), cluster.namespace, "train")].history
+    assert [dict(v.raw) for v in stored if v is not None][-1]["status"]["state"] == "completed"  # as it was deleted
     # A service, serving, then deleted: Service create, pod delete on stopping, Service delete on release.
     await cluster.create_workload("web", type="service", port=8080)
     await cluster.wait_pod("web-1")
