@@ -107,6 +107,22 @@ class Cluster:
         self.custom = kubernetes.client.CustomObjectsApi(self.api_client)
         self.core = kubernetes.client.CoreV1Api(self.api_client)
         self.namespace = namespace
+        # Set by the cluster tier on its own control plane: a real garbage collector runs, and the API server's
+        # audit log tells who sent each request.
+        self.garbage_collector = False
+        self.audit_log: pathlib.Path | None = None
+
+    def operator_wrote(self, namespace: str, resource: str, name: str) -> bool:
+        """Whether the operator sent any write for that object, by the API server's audit log (cluster tier)."""
+        assert self.audit_log is not None
+        for line in self.audit_log.read_text().splitlines():
+            event = json.loads(line)
+            target = event.get("objectRef") or {}
+            if (event.get("user", {}).get("username") == control_plane.OPERATOR_USER
+                    and event.get("verb") not in ("get", "list", "watch")
+                    and (target.get("namespace"), target.get("resource"), target.get("name")) == (namespace, resource, name)):
+                return True
+        return False
 
     def elsewhere(self, namespace: str) -> Cluster:
         """The same client, working in another namespace."""
@@ -286,6 +302,66 @@ class Cluster:
             if exc.status not in (404, 409):
                 raise
 
+    # --- Nodes: what a kubelet registers and renews (the cluster tier, where real controllers read them) ------
+
+    async def create_node(self, name: str, gpus: int = 8) -> dict[str, Any]:
+        """A Node as a kubelet registers it: Ready, with its capacity (GPUs as NVIDIA's device plugin reports them),
+        and its heartbeat Lease in kube-node-lease. ``heartbeat`` renews both."""
+        capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
+        await self._call(self.core.create_node, {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})
+        await self._call(self.core.patch_node_status, name, {"status": {"capacity": capacity, "allocatable": capacity}},
+                         _content_type=MERGE_PATCH)
+        await self.heartbeat(name)
+
+        async def schedulable() -> dict[str, Any] | None:  # the node controller's not-ready taint, until it sees Ready
+            node = await self._call(self.core.read_node, name)
+            return node if not node["spec"].get("taints") else None
+        return await wait_for(schedulable, f"node {name} to lose its taints")
+
+    async def heartbeat(self, name: str) -> None:
+        """What a kubelet does every few seconds: renew its node's Lease, and report the node Ready."""
+        now = datetime.datetime.now(datetime.UTC)
+        lease = {"metadata": {"name": name}, "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                                                      "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+        coordination = kubernetes.client.CoordinationV1Api(self.api_client)
+        try:
+            await self._call(coordination.patch_namespaced_lease, name, "kube-node-lease", lease,
+                             _content_type=MERGE_PATCH)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            await self._call(coordination.create_namespaced_lease, "kube-node-lease", lease)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        await self._call(self.core.patch_node_status, name, {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+             "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}]}}, _content_type="application/strategic-merge-patch+json")
+
+    @contextlib.asynccontextmanager
+    async def node(self, name: str, gpus: int = 8, period: float = 1.0) -> AsyncIterator[asyncio.Event]:
+        """A Node whose kubelet heartbeats every ``period`` seconds until the event yielded is set (the node is
+        lost) or the block ends; the Node and its Lease are deleted then."""
+        await self.create_node(name, gpus)
+        lost = asyncio.Event()
+
+        async def beat() -> None:
+            while not lost.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(lost.wait(), period)
+                if not lost.is_set():
+                    await self.heartbeat(name)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield lost
+        finally:
+            lost.set()
+            await task
+            coordination = kubernetes.client.CoordinationV1Api(self.api_client)
+            for delete, args in ((self.core.delete_node, (name,)),
+                                 (coordination.delete_namespaced_lease, (name, "kube-node-lease"))):
+                with contextlib.suppress(ApiException):
+                    await self._call(delete, *args)
+
     async def create_foreign_service(self, name: str) -> dict[str, Any]:
         body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": {"app": "payments"}},
                 "spec": {"selector": {"app": "payments"}, "ports": [{"port": 443}]}}
@@ -394,10 +470,10 @@ class AuditRecorder(logging.Handler):
     def transitions(self, workload: str) -> list[tuple[str | None, str]]:
         return [(line["from"], line["to"]) for line in self.lines if line["workload"] == workload]
 
-    async def wait_transitions(self, workload: str, count: int) -> list[tuple[str | None, str]]:
+    async def wait_transitions(self, workload: str, count: int, timeout: float = DEADLINE) -> list[tuple[str | None, str]]:
         """The workload's audit lines once there are ``count`` of them: a line follows the status write it reports,
         so a client can see the write before the operator has logged it."""
         async def enough() -> list[tuple[str | None, str]] | None:
             lines = self.transitions(workload)
             return lines if len(lines) >= count else None
-        return await wait_for(enough, f"{count} audit lines of {workload}")
+        return await wait_for(enough, f"{count} audit lines of {workload}", timeout)

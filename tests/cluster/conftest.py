@@ -105,9 +105,12 @@ def namespace() -> str:
 
 
 @pytest.fixture()
-async def cluster(kubeconfig, operator_kubeconfig, crd_installed, namespace, monkeypatch):
+async def cluster(control_plane_started, kubeconfig, operator_kubeconfig, crd_installed, namespace, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))  # the operator's own client and login read it
     cluster = Cluster(kubeconfig, namespace)
+    if control_plane_started is not None:
+        cluster.audit_log = control_plane_started.audit_log
+        cluster.garbage_collector = "garbage-collector-controller" in control_plane_started.controllers
     await cluster.create_namespace()
     yield cluster
     # The namespace controller empties and removes it (where none runs, it stays Terminating, empty).

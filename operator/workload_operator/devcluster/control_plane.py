@@ -226,6 +226,7 @@ class ControlPlane:
     ca: pathlib.Path
     tokens: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
+    controllers: tuple[str, ...] = ()  # those of the kube-controller-manager started with it
 
     @property
     def kubeconfig(self) -> pathlib.Path:
@@ -321,6 +322,7 @@ def real_control_plane(found: Binaries, *, scheduler: bool = False, controllers:
             "--tls-cert-file", str(certificate), "--tls-private-key-file", str(key),
             "--token-auth-file", str(folder / "tokens.csv"),
             "--authorization-mode", "Node,RBAC",
+            "--allow-privileged=true",  # as kubeadm and every managed cluster set it: Pod Security admission decides
             "--audit-policy-file", str(folder / "audit-policy.yaml"), "--audit-log-path", str(plane.audit_log),
             "--audit-log-format", "json",
             "--service-account-issuer", "https://kubernetes.default.svc",
@@ -333,6 +335,7 @@ def real_control_plane(found: Binaries, *, scheduler: bool = False, controllers:
         _wait_ready(f"{plane.server}/readyz", plane.tokens["admin"], apiserver, "kube-apiserver", ca)
         if controllers:
             plane.start_controller_manager(controllers)
+            plane.controllers = controllers
         if scheduler:
             plane.start_scheduler()
         yield plane
