@@ -6,6 +6,10 @@
   (method, path, query, user agent) and forwards it with the kubeconfig's credentials, streaming
   the answer (watches included). The operator and the driver both talk to the proxy, so the bare
   round trip it measures pays the same extra hop as the operator.
+- ``real_api()``: the project's own control plane (tests/controlplane/build.sh), started for the run; no
+  proxy: every client talks to kube-apiserver, and the requests are read from its audit log. The operator
+  runs as the RBAC-only user of deploy/clusterrole.yaml; a kube-controller-manager started beside it (the Job
+  controller, for the side-by-side rows) as its own service account.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import pathlib
 import ssl
 import tempfile
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -25,6 +31,7 @@ import kubernetes
 import yaml
 
 from workload_operator import GROUP, PLURAL, VERSION, crd
+from workload_operator.devcluster import control_plane
 from workload_operator.devcluster.control_plane import install_crd, write_kubeconfig
 from workload_operator.devcluster.emulator import KubeAPIServer
 
@@ -41,6 +48,7 @@ class Logged:
     watch: bool
     agent: str
     peer: str = ""  # the client's address and port: one per TCP connection the client opened
+    user: str = ""  # who the server authenticated (from an audit log only)
 
 
 PEER = aiohttp.web.RequestKey("peer", str)
@@ -58,6 +66,9 @@ class BenchApi:
     log: Callable[[int], list[Logged]]       # the requests received from index n on
     emulated: bool
     description: str
+    plane: control_plane.ControlPlane | None = None  # the control plane started for the run (real_api)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # the driver's credentials, if it needs any
+    ssl: ssl.SSLContext | bool = False       # how the driver verifies the server
 
 
 def _from_kmock(request: kmock.Request) -> Logged:
@@ -171,5 +182,62 @@ async def proxied_api(kubeconfig: pathlib.Path) -> AsyncIterator[BenchApi]:
                                                "counting proxy in the driver's process")
 
 
-def api_for(kubeconfig: pathlib.Path | None) -> contextlib.AbstractAsyncContextManager[BenchApi]:
+# The HTTP method of each audit verb (a watch is a GET with ?watch=true).
+AUDIT_METHODS = {"get": "GET", "list": "GET", "watch": "GET", "create": "POST", "update": "PUT", "patch": "PATCH",
+                 "delete": "DELETE", "deletecollection": "DELETE"}
+
+
+class AuditLog:
+    """kube-apiserver's audit log (JSON lines, Metadata level), read as far as it has been written. A request is
+    counted once: a watch when its response starts, any other request when its response is complete."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path, self.offset, self.requests = path, 0, []
+
+    def since(self, start: int) -> list[Logged]:
+        if self.path.exists():
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                data = log.read()
+            complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next read
+            self.offset += len(complete)
+            for line in complete.splitlines():
+                event = json.loads(line)
+                verb = event.get("verb", "")
+                if event.get("stage") != ("ResponseStarted" if verb == "watch" else "ResponseComplete"):
+                    continue
+                self.requests.append(Logged(AUDIT_METHODS.get(verb, verb.upper()), urllib.parse.urlsplit(
+                    event["requestURI"]).path, verb == "watch", event.get("userAgent", ""),
+                    user=event.get("user", {}).get("username", "")))
+        return self.requests[start:]
+
+
+@contextlib.asynccontextmanager
+async def real_api(controllers: tuple[str, ...] = ()) -> AsyncIterator[BenchApi]:
+    """The project's control plane, started for the run (with a kube-controller-manager running ``controllers``,
+    when given); the operator's kubeconfig is the RBAC-only user's, bound to deploy/clusterrole.yaml's rules."""
+    found = control_plane.binaries()
+    if found is None:
+        raise RuntimeError("no control plane's binaries: run tests/controlplane/build.sh (or set KUBEBUILDER_ASSETS)")
+    with control_plane.real_control_plane(found) as plane:
+        admin = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=admin)
+        with kubernetes.client.ApiClient(admin) as client:
+            await asyncio.to_thread(install_crd, client)
+            role = yaml.safe_load((pathlib.Path(__file__).parents[1] / "deploy" / "clusterrole.yaml").read_text())
+            await asyncio.to_thread(control_plane.grant, client, role)
+        if controllers:
+            await asyncio.to_thread(plane.start_controller_manager, controllers, name="bench-controller-manager")
+        audit = AuditLog(plane.audit_log)
+        yield BenchApi(plane.server, plane.kubeconfig_for(control_plane.OPERATOR_USER), audit.since, emulated=False,
+                       description=f"kube-apiserver {control_plane.KUBERNETES_VERSION} and etcd "
+                                   f"{control_plane.ETCD_VERSION} started for the run, requests read from its audit log",
+                       plane=plane, headers={"Authorization": f"Bearer {plane.tokens['admin']}"},
+                       ssl=ssl.create_default_context(cafile=plane.ca))
+
+
+def api_for(kubeconfig: pathlib.Path | None, real: bool = False, controllers: tuple[str, ...] = ()
+            ) -> contextlib.AbstractAsyncContextManager[BenchApi]:
+    if real:
+        return real_api(controllers)
     return proxied_api(kubeconfig) if kubeconfig is not None else emulated_api()

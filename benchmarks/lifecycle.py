@@ -1,5 +1,5 @@
-"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--replicas 8] [--kubeconfig PATH]
-                                [--modes batch,service,worker-loss,gang,kopf-floor,watch-floor]
+"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--replicas 8] [--kubeconfig PATH | --real]
+                                [--modes batch,service,worker-loss,gang,kopf-floor,watch-floor,job-controller]
 
 Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
 driver playing the users and the kubelet, and prints a table with a row per mode and N:
@@ -23,7 +23,15 @@ that do nothing) and ``watch-floor`` (the same two watches read with aiohttp, no
 a batch lifecycle's operator writes itself: the CPU and memory of those rows are what the same watch events cost
 kopf, and what receiving them costs at all.
 
-By default the API is kmock's emulator in this process. With ``--kubeconfig`` it is a real API server
+``job-controller`` (with ``--real``) is Kubernetes' own Job controller (``kube-controller-manager
+--controllers=job-controller``, its own process and service account) given the same work by the same driver: a
+Job of one pod, Running then Succeeded; the side-by-side table sets it beside the batch row of the same size.
+
+By default the API is kmock's emulator in this process. With ``--real`` it is the project's own control plane
+(etcd and kube-apiserver built by tests/controlplane/build.sh), started for each run and thrown away after it:
+every client talks to kube-apiserver directly, requests are read from its audit log, the operator runs as the
+RBAC-only user of deploy/clusterrole.yaml, and its TCP connections are counted by sampling its sockets.
+With ``--kubeconfig`` it is a real API server
 (for example kube-apiserver and etcd alone, as the cluster tests use): the run installs the CRD if it is
 missing, uses a new namespace per run and removes what it created (without a controller-manager, the
 namespaces stay Terminating, empty). There must be no kubelet that would
@@ -42,6 +50,7 @@ import pathlib
 import platform
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -60,6 +69,9 @@ from workload_operator.lifecycle.status import WorkloadStatus, apply_transition
 from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL, pod_manifest
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
+JOB_LABEL = "benchmark=job-controller"  # on the benchmark's Jobs' pods, for the driver's watch of them
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+FINAL = ("completed", "failed", "cancelled")
 SERVICE_SPEC = {"type": "service", "port": 8000, "readinessPath": "/health"}
 PATHS = {  # mode -> the states every workload goes through, in order
     "batch": ("queued", "preparing", "running", "collecting", "completed"),
@@ -70,8 +82,20 @@ PATHS = {  # mode -> the states every workload goes through, in order
     # kopf alone, and the bare watches (benchmarks/kopf_floor.py): the driver makes a batch lifecycle's writes itself
     "kopf-floor": ("queued", "preparing", "running", "collecting", "completed"),
     "watch-floor": ("queued", "preparing", "running", "collecting", "completed"),
+    # Kubernetes' own Job controller (--real only), the same pod played the same way: a Job, not a Workload
+    "job-controller": ("active", "completed"),
 }
 FLOORS = {"kopf-floor": [], "watch-floor": ["--watch-only"]}  # mode -> benchmarks.kopf_floor's options
+JOB_CONTROLLER = "job-controller"
+JOB_CONTROLLER_OPTIONS = ("--kube-api-qps=10000", "--kube-api-burst=10000")
+# Who the process under test is, by the User-Agent of its requests: the operator (its client, and kopf's watches),
+# or kube-controller-manager (the Job controller's requests carry it, whatever service account they run as).
+SUBJECT_AGENTS = {JOB_CONTROLLER: ("kube-controller-manager/",)}
+
+
+def is_subject(request: Any, mode: str) -> bool:
+    return bool(request.agent.startswith(SUBJECT_AGENTS.get(mode, OPERATOR_AGENTS)))
+
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 MAIN = {"name": "main", "image": "busybox", "imageID": "", "restartCount": 0}
 STARTED = "2026-11-23T12:00:00Z"
@@ -112,6 +136,7 @@ class Run:
     held_kb: float = 0.0  # RSS per Workload of an operator restarted with the N finished Workloads, over an idle one's
     restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
     restart_cpu: float = 0.0  # CPU seconds the restarted operator took to list the N Workloads and their pods, and settle
+    finish_latencies: list[float] = field(default_factory=list)  # last pod Succeeded -> finished (batch, job-controller)
 
     @property
     def label(self) -> str:
@@ -133,6 +158,10 @@ class Driver:
         self.pods: set[str] = set()                    # pods of the operator seen created
         self.pending: dict[str, tuple[str, float]] = {}  # workload -> (the state a write should cause, when)
         self.latencies: list[float] = []
+        self.finished: dict[str, float] = {}           # workload -> when its last pod's Succeeded was written
+        self.finish_latencies: list[float] = []        # from then until the watch shows it finished
+        self.jobs_url = f"{base}/apis/batch/v1/namespaces/{namespace}/jobs"
+        self.job_pods: dict[str, str] = {}             # Job (or Workload) -> its first pod seen
         self._waiters: dict[str, asyncio.Event] = {}
 
     # --- requests ------------------------------------------------------------------------------
@@ -168,13 +197,15 @@ class Driver:
                     version = event["object"]["metadata"]["resourceVersion"]
                     handle(event)
 
-    async def watch(self, api: BenchApi, timeout: float = 30) -> list[asyncio.Task[None]]:
-        """Watch the run's Workloads and the operator's pods; return once the API has both watch requests."""
-        selector = POD_SELECTOR.replace("/", "%2F").replace("=", "%3D")
+    async def watch(self, api: BenchApi, timeout: float = 30, jobs: bool = False) -> list[asyncio.Task[None]]:
+        """Watch the run's Workloads and the operator's pods (``jobs``: the Jobs and their pods); return once the
+        API has both watch requests."""
+        selector = (JOB_LABEL if jobs else POD_SELECTOR).replace("/", "%2F").replace("=", "%3D")
         start = len(api.log(0))
-        watches = [asyncio.create_task(self.stream(self.workloads_url, self.on_workload)),
+        objects = self.jobs_url if jobs else self.workloads_url
+        watches = [asyncio.create_task(self.stream(objects, self.on_job if jobs else self.on_workload)),
                    asyncio.create_task(self.stream(f"{self.pods_url}?labelSelector={selector}", self.on_pod))]
-        wanted = {self.workloads_url.removeprefix(self.base), self.pods_url.removeprefix(self.base)}
+        wanted = {objects.removeprefix(self.base), self.pods_url.removeprefix(self.base)}
         deadline = time.monotonic() + timeout
         while not wanted <= {r.path for r in api.log(start) if r.watch}:
             if time.monotonic() > deadline or any(w.done() for w in watches):
@@ -190,17 +221,34 @@ class Driver:
         name, status = obj["metadata"]["name"], obj.get("status") or {}
         state = status.get("state")
         self.counted[name] = status.get("transitions", 0)
+        self.seen_state(name, state)
+
+    def seen_state(self, name: str, state: str | None) -> None:
         if state and (not self.seen[name] or self.seen[name][-1] != state):
             self.seen[name].append(state)
             if (pending := self.pending.get(name)) is not None and pending[0] == state:
                 self.latencies.append(time.perf_counter() - pending[1])
                 del self.pending[name]
+            if state in FINAL and (since := self.finished.pop(name, None)) is not None:
+                self.finish_latencies.append(time.perf_counter() - since)
             self._notify(name)
+
+    def on_job(self, event: dict[str, Any]) -> None:
+        """A Job's states, as its status shows them: ``active`` once it counts a pod, ``completed`` once Complete."""
+        obj = event["object"]
+        name, status = obj["metadata"]["name"], obj.get("status") or {}
+        done = any(c["type"] == "Complete" and c["status"] == "True" for c in status.get("conditions") or [])
+        state = "completed" if done else "active" if status.get("active") else None
+        self.seen_state(name, state)
+        self.counted[name] = len(self.seen[name])
 
     def on_pod(self, event: dict[str, Any]) -> None:
         if event["type"] == "ADDED":
+            labels = event["object"]["metadata"]["labels"]
+            owner = labels[WORKLOAD_LABEL] if WORKLOAD_LABEL in labels else labels[JOB_NAME_LABEL]
             self.pods.add(event["object"]["metadata"]["name"])
-            self._notify(event["object"]["metadata"]["labels"][WORKLOAD_LABEL])
+            self.job_pods.setdefault(owner, event["object"]["metadata"]["name"])
+            self._notify(owner)
 
     def _notify(self, workload: str) -> None:
         if (waiter := self._waiters.pop(workload, None)) is not None:
@@ -250,7 +298,25 @@ class Driver:
     async def batch(self, workload: str) -> None:
         """A batch workload, or a gang of them: each pod Running, then each Succeeded (exit 0)."""
         pods = await self.run_pods(workload, 1, RUNNING)
+        self.finished[workload] = time.perf_counter()
         await self.to_all(workload, pods, "collecting", SUCCEEDED)
+
+    async def job(self, name: str) -> None:
+        """Kubernetes' Job controller, given the same work: a Job of one pod (the same container, restartPolicy
+        Never, no retry); its pod Running, then Succeeded, played as for a Workload's."""
+        await self.call("POST", self.jobs_url, {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": 0, "template": {
+                "metadata": {"labels": {JOB_LABEL.split("=")[0]: JOB_LABEL.split("=")[1]}},
+                "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                         "containers": [{"name": "main", "image": "busybox",
+                                         "terminationMessagePolicy": "FallbackToLogsOnError"}]}}}})
+        await self.until(name, lambda: name in self.job_pods)
+        pod = self.job_pods[name]
+        await self.reach(name, "active")
+        await self.pod_status(pod, RUNNING)
+        self.finished[name] = time.perf_counter()
+        await self.cause(name, "completed", self.pod_status(pod, SUCCEEDED))
 
     async def service(self, workload: str) -> None:
         await self.run_pods(workload, 1, SERVING)
@@ -292,6 +358,10 @@ class Driver:
         await transition("completed")
 
     async def lifecycle(self, workload: str, mode: str) -> None:
+        if mode == JOB_CONTROLLER:
+            await self.job(workload)
+            await self.reach(workload, "completed")
+            return
         await self.create(workload, mode)
         await {"batch": self.batch, "service": self.service, "worker-loss": self.worker_loss,
                "gang": self.batch, "kopf-floor": self.as_operator, "watch-floor": self.as_operator}[mode](workload)
@@ -337,13 +407,15 @@ async def bare_round_trips(driver: Driver, samples: int) -> list[float]:
     return times
 
 
-async def operator_watching(api: BenchApi, timeout: float = 60, since: int = 0) -> None:
-    """Until the operator watches Workloads and pods (it has started: watches from log index ``since`` on), or fail."""
+async def operator_watching(api: BenchApi, timeout: float = 60, since: int = 0, mode: str = "batch") -> None:
+    """Until the operator watches Workloads and pods (the Job controller: Jobs and pods), having started: watches
+    from log index ``since`` on; or fail."""
     deadline = time.monotonic() + timeout
+    wanted = {"jobs" if mode == JOB_CONTROLLER else PLURAL, "pods"}
     while time.monotonic() < deadline:
-        watched = {route.plural for r in api.log(since) if r.agent.startswith(OPERATOR_AGENTS) and r.watch
+        watched = {route.plural for r in api.log(since) if is_subject(r, mode) and r.watch
                    and (route := parse_resource_path(r.path)) is not None}
-        if {PLURAL, "pods"} <= watched:
+        if wanted <= watched:
             return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"the operator did not start watching within {timeout:.0f} s")
@@ -357,7 +429,7 @@ def process_usage(pid: int, memory: str = "VmHWM") -> tuple[float, float]:
     return cpu, int(fields[memory].split()[0]) / 1024
 
 
-async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: float = 300) -> None:
+async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: float = 300, mode: str = "batch") -> None:
     """Until the operator has sent no request and used under 5% of a core for ``for_seconds``. When the driver
     has seen the last workload complete, the operator may still be working through the watch events queued
     behind it (and the Event of the last transition is sent after the status write the driver saw)."""
@@ -367,25 +439,57 @@ async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: fl
         await asyncio.sleep(0.5)
         new, now_cpu = api.log(seen), process_usage(pid)[0]
         seen += len(new)
-        if any(r.agent.startswith(OPERATOR_AGENTS) for r in new) or now_cpu - cpu > 0.05 * 0.5:
+        if any(is_subject(r, mode) for r in new) or now_cpu - cpu > 0.05 * 0.5:
             last_busy = time.monotonic()
         cpu = now_cpu
 
 
 def count_requests(run: Run, api: BenchApi, first: int) -> None:
     """The operator's requests from index ``first`` of the API's log on, but for watches and lists; and the
-    TCP connections it used from its start (each request's client address and port, as the API saw it)."""
-    run.connections = len({r.peer for r in api.log(0) if r.agent.startswith(OPERATOR_AGENTS) and r.peer})
+    TCP connections it used from its start (each request's client address and port, as the API saw it; an
+    audit log has no ports: there the sampler of the process's sockets counted them)."""
+    if not run.connections:
+        run.connections = len({r.peer for r in api.log(0) if is_subject(r, run.mode) and r.peer})
     for request in api.log(first):
         route = parse_resource_path(request.path)
-        if not request.agent.startswith(OPERATOR_AGENTS) or route is None:
+        if not is_subject(request, run.mode) or route is None:
             continue  # the driver's own, or discovery
         if request.method == "GET" and route.name is None:
             continue  # watches, and the lists that open them
-        if request.method == "PATCH" and route.subresource == "status" and route.plural == PLURAL:
+        if request.method in ("PATCH", "PUT") and route.subresource == "status" and route.plural in (PLURAL, "jobs"):
             run.status_writes += 1
         else:
             run.others[f"{request.method} {route.plural}{'/' + route.subresource if route.subresource else ''}"] += 1
+
+
+class Connections:
+    """The TCP connections a process opens to the API server's port, seen by sampling its sockets every 20 ms
+    (/proc/PID/fd and /proc/net/tcp): a connection that lives shorter than that may be missed."""
+
+    def __init__(self, pid: int, port: int) -> None:
+        self.pid, self.port, self.seen = pid, port, set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        remote = f":{self.port:04X}"
+        while not self.stop.wait(0.02):
+            try:
+                inodes = {os.readlink(f"/proc/{self.pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{self.pid}/fd")
+                          if os.readlink(f"/proc/{self.pid}/fd/{fd}").startswith("socket:")}
+                for table in ("tcp", "tcp6"):
+                    for line in pathlib.Path(f"/proc/{self.pid}/net/{table}").read_text().splitlines()[1:]:
+                        fields = line.split()
+                        if fields[2].endswith(remote) and fields[9] in inodes:
+                            self.seen.add(fields[1])  # its local address and port: one per connection
+            except OSError:  # the process ended, or a descriptor closed while being read
+                continue
+
+    def close(self) -> int:
+        self.stop.set()
+        self.thread.join()
+        return len(self.seen)
 
 
 async def clean_up(driver: Driver, size: int, unrelated: int, as_operator: bool = False) -> None:
@@ -441,7 +545,9 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
               baseline=baseline is not None)
     namespace = "bench-" + uuid.uuid4().hex[:6]
     log = api.kubeconfig.with_name(f"operator-{namespace}.log")
-    async with aiohttp.ClientSession() as session:
+    if mode == JOB_CONTROLLER and api.plane is None:
+        raise RuntimeError("the job-controller mode runs on the control plane that --real starts")
+    async with aiohttp.ClientSession(headers=api.headers, connector=aiohttp.TCPConnector(ssl=api.ssl)) as session:
         driver = Driver(api.url, namespace, session, replicas)
         await driver.call("POST", f"{api.url}/api/v1/namespaces", {"metadata": {"name": namespace}})
         # Without a controller-manager nobody creates it, and ServiceAccount admission would refuse the pods.
@@ -451,12 +557,18 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             "metadata": {"name": f"other-{i}", "labels": {"app": "unrelated"}},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}) for i in range(unrelated)))
         run.round_trips = await asyncio.wait_for(bare_round_trips(driver, 200), 120)
-        watches = await driver.watch(api)
+        watches = await driver.watch(api, jobs=mode == JOB_CONTROLLER)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}  # not in-cluster
         if baseline is not None:  # ahead of the installed package on the operator's sys.path
             environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
 
         def start_operator() -> subprocess.Popen[bytes]:
+            if mode == JOB_CONTROLLER:  # Kubernetes' own, as its own process and identity, on the same server
+                assert api.plane is not None
+                # No client-side rate limit (kube-controller-manager's default is 20 requests/s): the operator has
+                # none, and the row compares the controllers, not a setting of their client.
+                return api.plane.start_controller_manager(("job-controller",), name=f"job-controller-{namespace}",
+                                                          options=JOB_CONTROLLER_OPTIONS)
             command = ["-m", "benchmarks.kopf_floor", "--namespace", namespace, *FLOORS[mode]] if mode in FLOORS else [
                 "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off", "--metrics-port", "0",
                 "--backoff", "0", "--no-leader-elect"]  # one replica: its own cost only
@@ -469,9 +581,10 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
 
         operator = start_operator()
         exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
+        connections = Connections(operator.pid, int(api.url.rsplit(":", 1)[1])) if api.plane is not None else None
         lifecycles: list[asyncio.Task[None]] = []
         try:
-            await operator_watching(api)
+            await operator_watching(api, mode=mode)
             first = len(api.log(0))
             cpu_at_start, idle_rss_mb = process_usage(operator.pid, "VmRSS")
             started = time.perf_counter()
@@ -481,7 +594,9 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
                     await asyncio.wait_for(unless_something_fails(lifecycles[-1], watches, exited), timeout)
             await asyncio.wait_for(unless_something_fails(asyncio.gather(*lifecycles), watches, exited), timeout)
             run.seconds = time.perf_counter() - started
-            await settled(api, operator.pid)
+            await settled(api, operator.pid, mode=mode)
+            if connections is not None:
+                run.connections = connections.close()
             count_requests(run, api, first)
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
@@ -492,22 +607,24 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             restart = len(api.log(0))
             operator = start_operator()
             exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
-            await operator_watching(api, timeout=timeout, since=restart)  # it lists N Workloads and pods first
-            await settled(api, operator.pid, timeout=timeout)
+            await operator_watching(api, timeout=timeout, since=restart, mode=mode)  # it lists N objects and pods
+            await settled(api, operator.pid, timeout=timeout, mode=mode)
             run.restart_cpu, rss = process_usage(operator.pid, "VmRSS")
             run.held_kb = (rss - idle_rss_mb) * 1024 / size
-            run.restart_writes = sum(1 for r in api.log(restart) if r.agent.startswith(OPERATOR_AGENTS)
+            run.restart_writes = sum(1 for r in api.log(restart) if is_subject(r, mode)
                                      and (route := parse_resource_path(r.path)) is not None
                                      and not (r.method == "GET" and route.name is None))
         except BaseException:
-            tail = log.read_text(errors="replace").splitlines()[-20:]
+            tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
             print(f"the operator's last log lines ({log}):\n" + "\n".join(tail), file=sys.stderr)
             raise
         finally:
+            if connections is not None:
+                connections.close()
             for task in (*lifecycles, *watches):
                 task.cancel()
             await asyncio.gather(*lifecycles, *watches, return_exceptions=True)  # reaped: none left for the next run
-            if not api.emulated and operator.poll() is None:  # a real server keeps what the run created
+            if api.plane is None and not api.emulated and operator.poll() is None:  # a server of the user's keeps it
                 try:
                     await clean_up(driver, size, unrelated, as_operator=mode in FLOORS)
                 except Exception as exc:
@@ -515,7 +632,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             stopped = await stop(operator)
             run.stop_seconds = run.stop_seconds or stopped
             await exited
-    run.latencies, run.pods = driver.latencies, len(driver.pods)
+    run.latencies, run.pods, run.finish_latencies = driver.latencies, len(driver.pods), driver.finish_latencies
     run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
     if run.transitions != size * len(PATHS[mode]):
         raise RuntimeError(f"{run.transitions} transitions counted in the statuses, not {size * len(PATHS[mode])}")
@@ -548,17 +665,55 @@ def breakdown(runs: list[Run]) -> str:
     """The other requests, per workload (and per pod, for a gang), once per mode (they do not depend on N)."""
     lines, done = ["Other requests of the operator, per workload:"], set()
     for r in runs:
-        if (r.mode, r.replicas, r.baseline) not in done and not r.unrelated and r.mode not in FLOORS:
+        if (r.mode, r.replicas, r.baseline) not in done and not r.unrelated and r.mode not in (*FLOORS, JOB_CONTROLLER):
             done.add((r.mode, r.replicas, r.baseline))
             per = ", ".join(f"{what} {count / r.size:.2f}" for what, count in sorted(r.others.items()))
             per_pod = ", ".join(f"{what} {count / r.pods:.2f}" for what, count in sorted(r.others.items()))
             gang = f" of {r.replicas} pods" if r.replicas > 1 else ""
             lines.append(f"- {r.mode}{gang}{' (baseline)' if r.baseline else ''}: {per}"
                          + (f"; per pod: {per_pod}" if r.replicas > 1 else ""))
-    restarted = ", ".join(f"{r.label}: {r.restart_writes}" for r in runs)
+    restarted = ", ".join(f"{r.mode} {r.label}: {r.restart_writes}" for r in runs)
     lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     restart_cpu = ", ".join(f"{r.mode} {r.label}: {r.restart_cpu:.1f}" for r in runs)
     lines.append(f"CPU seconds that restarted operator took to start, list them and settle: {restart_cpu}")
+    return "\n".join(lines)
+
+
+def side_by_side(runs: list[Run]) -> str:
+    """The operator's batch rows beside the Job controller's of the same size, measured in the same run."""
+    lines = []
+    for job in (r for r in runs if r.mode == JOB_CONTROLLER and not r.one_at_a_time):
+        ours = next((r for r in runs if r.mode == "batch" and r.size == job.size and not r.one_at_a_time
+                     and not r.unrelated and not r.baseline), None)
+        if ours is None:
+            continue
+
+        def row(what: str, job_value: float, our_value: float, unit: str, digits: int = 1) -> str:
+            ratio = f" ({our_value / job_value:.1f}×)" if job_value else ""
+            return f"| {what} | {job_value:,.{digits}f}{unit} | {our_value:,.{digits}f}{unit}{ratio} |"
+
+        def writes(r: Run) -> float:
+            return (r.status_writes + sum(r.others.values())) / r.size
+
+        alone = next((r for r in runs if r.mode == "batch" and r.one_at_a_time and not r.baseline), ours)
+        b50 = percentile(alone.round_trips, 0.5) * 1000
+        lines += [f"Side by side, {job.size} at once, one pod each (Running, then Succeeded exit 0), the same driver:",
+                  "", "| | Job controller | this operator |", "| --- | --- | --- |",
+                  row("CPU per object, whole lifecycle", job.cpu_seconds / job.size * 1000,
+                      ours.cpu_seconds / ours.size * 1000, " ms", 2),
+                  row("peak RSS", job.peak_rss_mb, ours.peak_rss_mb, " MB", 0),
+                  row("memory per object held, after a restart", job.held_kb, ours.held_kb, " kB"),
+                  row(f"{job.size} at once, first create to last finished", job.seconds, ours.seconds, " s"),
+                  row("pod Succeeded → finished, p50", percentile(job.finish_latencies, 0.5) * 1000,
+                      percentile(ours.finish_latencies, 0.5) * 1000, " ms"),
+                  row("writes per object", writes(job), writes(ours), "", 2),
+                  row("TCP connections to the API server", job.connections, ours.connections, "", 0),
+                  f"| reaction p50, {alone.label} (every write the driver makes), over the bare round trip "
+                  f"({b50:.1f} ms) | – | {percentile(alone.latencies, 0.5) * 1000:.1f} ms "
+                  f"({percentile(alone.latencies, 0.5) * 1000 / b50:.1f}×) |",
+                  "", f"- Job controller's writes per Job: " + ", ".join(
+                      f"{what} {count / job.size:.2f}" for what, count in sorted(job.others.items()))
+                  + f", status {job.status_writes / job.size:.2f}"]
     return "\n".join(lines)
 
 
@@ -597,7 +752,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
             print(skipped[-1], file=sys.stderr, flush=True)
             continue
         try:
-            async with api_for(args.kubeconfig) as api:
+            async with api_for(args.kubeconfig, real=args.real) as api:
                 description = api.description
                 runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline,
                                           args.replicas))
@@ -635,6 +790,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="first, N batch workloads one after another: the reaction without load "
                              "(default %(default)s; 0: skip)")
     parser.add_argument("--kubeconfig", type=pathlib.Path, help="a real API server's (default: the emulated API)")
+    parser.add_argument("--real", action="store_true",
+                        help="start the project's own control plane (tests/controlplane/build.sh) for each run, read "
+                             "requests from its audit log; needed by the job-controller mode")
     parser.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                         help="also run each row with the operator package in DIR (another version's, e.g. from "
                              "`git archive REV operator | tar -x -C /tmp/base`: DIR=/tmp/base/operator), just before "
@@ -643,12 +801,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):
         parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}: the modes are {', '.join(PATHS)}")
+    if JOB_CONTROLLER in args.modes.split(",") and not args.real:
+        parser.error("the job-controller mode runs Kubernetes' Job controller on the control plane that --real starts")
+    if args.real and args.kubeconfig:
+        parser.error("--real starts a control plane of its own: leave out --kubeconfig")
     if not 2 <= args.replicas <= 256:
         parser.error(f"--replicas {args.replicas}: a gang has 2 to 256 pods")
     runs, failures = asyncio.run(bench(args))
     if runs:
         print(table(runs))
         print("\n" + breakdown(runs))
+    if text := side_by_side(runs):
+        print("\n" + text)
     if text := growth(runs):
         print("\n" + text)
     if failures:

@@ -1,13 +1,16 @@
-"""The benchmark's kubeconfig mode against the real API server: every mode runs to the end, with the same
-API traffic per workload as on the emulated API (the CRD's CEL rules and schema are in force here)."""
+"""The benchmark against a real API server: through the counting proxy (--kubeconfig) every mode runs to the end,
+with the same API traffic per workload as on the emulated API (the CRD's CEL rules and schema are in force here);
+on a control plane of its own (--real) the same counts come from the audit log, and Kubernetes' Job controller
+runs the same work (job-controller)."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.apis import proxied_api
-from benchmarks.lifecycle import PATHS, one_run
+from benchmarks.apis import proxied_api, real_api
+from benchmarks.lifecycle import JOB_CONTROLLER, PATHS, one_run
 from tests.integration.test_benchmark import SINGLE_POD_MODES, expected_others
+from workload_operator.devcluster import control_plane
 
 SIZE = 2
 REPLICAS = 3
@@ -31,3 +34,27 @@ async def test_the_benchmark_runs_gangs_on_a_real_api_server(kubeconfig, crd_ins
     assert run.pods == SIZE * REPLICAS
     assert run.status_writes == run.transitions == SIZE * len(PATHS["gang"])
     assert run.others == expected_others("gang", SIZE, REPLICAS)
+
+
+needs_binaries = pytest.mark.skipif(control_plane.binaries() is None, reason="--real needs the control plane's binaries")
+
+
+@needs_binaries
+async def test_the_real_mode_reads_the_operators_requests_from_the_audit_log():
+    """--real: a control plane of the run's own, no proxy; the same counts as through the proxy, from its audit log."""
+    async with real_api() as api:
+        run = await one_run(api, "batch", SIZE, unrelated=0, timeout=120)
+
+    assert run.status_writes == run.transitions == SIZE * len(PATHS["batch"])
+    assert run.others == expected_others("batch", SIZE)
+    assert run.connections > 0 and run.restart_writes == 0
+
+
+@needs_binaries
+async def test_the_job_controller_runs_the_same_work_beside_it():
+    async with real_api() as api:
+        run = await one_run(api, JOB_CONTROLLER, SIZE, unrelated=0, timeout=120)
+
+    assert run.pods == SIZE and run.transitions == SIZE * len(PATHS[JOB_CONTROLLER])
+    assert run.others["POST pods"] == SIZE  # the Job controller made the pods; the driver played their kubelet
+    assert run.status_writes >= SIZE and len(run.finish_latencies) == SIZE and run.connections >= 1

@@ -18,7 +18,7 @@ import kubernetes
 import pytest
 
 from benchmarks.apis import CountingProxy, emulated_api, proxied_api
-from benchmarks.lifecycle import FLOORS, PATHS, one_run
+from benchmarks.lifecycle import FLOORS, JOB_CONTROLLER, PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer
 from workload_operator.kube import Kube
@@ -34,7 +34,7 @@ OTHER_REQUESTS = {
     "worker-loss": {"PATCH workloads": 1, "POST pods": 2},                # the lost pod is gone already
     "gang": {"PATCH workloads": 1, "POST services": 1},                   # the finalizer; the headless Service
 }
-SINGLE_POD_MODES = [mode for mode in PATHS if mode != "gang" and mode not in FLOORS]  # the operator's
+SINGLE_POD_MODES = [mode for mode in PATHS if mode not in ("gang", JOB_CONTROLLER, *FLOORS)]  # the operator's
 
 
 def expected_others(mode: str, size: int = SIZE, replicas: int = REPLICAS) -> collections.Counter[str]:
