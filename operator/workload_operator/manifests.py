@@ -60,7 +60,7 @@ def _main_container(spec: WorkloadSpec) -> dict[str, Any]:
         if not any(p.get("containerPort") == spec.port for p in container.get("ports") or []):
             container["ports"] = [*(container.get("ports") or []), {"name": "http", "containerPort": spec.port}]
         if "readinessProbe" not in container:
-            container["readinessProbe"] = {"httpGet": {"path": spec.readiness_path, "port": spec.port}}
+            container["readinessProbe"] = {"httpGet": {"path": spec.readiness_path or "/", "port": spec.port}}
     return container
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.harness import CORPUS
+from workload_operator.lifecycle import parse_spec
 
 
 def strict(node: dict[str, Any]) -> dict[str, Any]:
@@ -71,3 +72,28 @@ def test_a_wrong_type_deep_in_the_template_is_refused_naming_its_path(spec_valid
     spec = {"image": "a", "template": {"spec": {"volumes": [{"name": "cache", "persistentVolumeClaim": {"claimName": 5}}]}}}
     (message,) = refusals(spec_validator, spec_rules, spec)
     assert message.startswith("spec.template.spec.volumes.0.persistentVolumeClaim.claimName: 5 is not of type 'string'")
+
+
+def with_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """What the API server stores: every absent property whose schema has a ``default`` gets it (structural
+    defaulting), at every depth of objects and lists."""
+    if isinstance(value, dict) and "properties" in schema:
+        value = dict(value)
+        for name, sub in schema["properties"].items():
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+            if name in value:
+                value[name] = with_defaults(sub, value[name])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value = [with_defaults(schema["items"], item) for item in value]
+    return value
+
+
+def test_the_examples_as_the_api_server_stores_them_are_valid_for_the_operator(crd_schema):
+    # A default in the schema is written into the object: a field the operator reads as the user's own choice
+    # must not have one (a schema default of readinessPath made every readinessProbe of a template refused).
+    spec_schema = crd_schema["properties"]["spec"]
+    for path in sorted((pathlib.Path(__file__).parents[2] / "examples").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") == "Workload":
+                parse_spec(with_defaults(spec_schema, document["spec"]))  # raises InvalidSpec naming the field

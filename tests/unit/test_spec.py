@@ -12,7 +12,7 @@ def test_defaults():
     assert (spec.max_attempts, spec.priority, spec.cancel) == (3, 0, False)
     assert spec.active_deadline_seconds is None and spec.ttl_seconds_after_finished is None
     assert spec.automount_service_account_token is False
-    assert spec.readiness_path == "/"
+    assert spec.readiness_path is None  # the probe asks "/": no default in the schema, where a server would store it
 
 
 def test_a_gpu_training_job_passes_through():

@@ -106,8 +106,10 @@ class WorkloadSpec(_Model):
     env: list[EnvVar] = Field(default_factory=list, max_length=MAX_ENV, description="Environment variables.")
     resources: Resources = Field(default_factory=Resources, description="Resource requests and limits of the main container.")
     port: int | None = Field(None, ge=1, le=65535, description="type: service only (required there): the port the server listens on.")
-    readiness_path: str = Field(
-        "/", min_length=1, max_length=1024, pattern=r"^/", description="type: service only: HTTP path of the readiness probe. Default /.",
+    # No default in the schema: an API server would write it into every Workload, and a template's own
+    # readinessProbe could then never be told from a readinessPath the user set. The pod builder applies "/".
+    readiness_path: str | None = Field(
+        None, min_length=1, max_length=1024, pattern=r"^/", description="type: service only: HTTP path of the readiness probe. Default /.",
     )
     replicas: int = Field(
         1, ge=1, le=MAX_REPLICAS,

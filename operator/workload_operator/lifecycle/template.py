@@ -89,7 +89,6 @@ def combination_problems(spec: Any) -> list[str]:
     template = spec.template or {}
     pod = template.get("spec") or {}
     main = main_container(template) or {}
-    given = spec.model_fields_set
     problems = []
     for field in ("image", "command", "args"):
         if getattr(spec, field) and main.get(field) is not None:
@@ -105,7 +104,7 @@ def combination_problems(spec: Any) -> list[str]:
         for port in main.get("ports") or []:
             if port.get("name") == "http" and port.get("containerPort") != spec.port:
                 problems.append(f"spec.port {spec.port} and {MAIN_PATH}.ports http {port.get('containerPort')} disagree")
-    if "readiness_path" in given and main.get("readinessProbe") is not None:
+    if spec.readiness_path is not None and main.get("readinessProbe") is not None:
         problems.append(f"spec.readinessPath and {MAIN_PATH}.readinessProbe are both set: set one")
     if main.get("terminationMessagePolicy", TERMINATION_MESSAGE_POLICY) != TERMINATION_MESSAGE_POLICY:
         problems.append(f"{MAIN_PATH}.terminationMessagePolicy: the operator's own ({TERMINATION_MESSAGE_POLICY}): "
