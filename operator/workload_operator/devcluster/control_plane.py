@@ -377,12 +377,19 @@ def install_crd(api_client: kubernetes.client.ApiClient, *, replace: bool = Fals
             manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
             api.replace_custom_resource_definition(name, manifest)
     deadline = time.monotonic() + READY_TIMEOUT
+    custom = kubernetes.client.CustomObjectsApi(api_client)
+    group, version, plural = manifest["spec"]["group"], manifest["spec"]["versions"][0]["name"], manifest["spec"]["names"]["plural"]
     while time.monotonic() < deadline:
         conditions = api.read_custom_resource_definition(name).status.conditions or []
         if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
+            try:  # Established, and its storage ready: until then a list is answered 429 "storage is (re)initializing"
+                custom.list_cluster_custom_object(group, version, plural, limit=1)
+                return
+            except ApiException as exc:
+                if exc.status != 429:
+                    raise
         time.sleep(0.2)
-    raise RuntimeError(f"the CRD {name} was not Established within {READY_TIMEOUT:.0f} s")
+    raise RuntimeError(f"the CRD {name} was not served within {READY_TIMEOUT:.0f} s")
 
 
 @contextlib.asynccontextmanager
