@@ -181,7 +181,7 @@ def build_crd() -> JsonSchema:
             "group": GROUP,
             "names": {
                 "kind": KIND, "listKind": f"{KIND}List", "plural": PLURAL, "singular": KIND.lower(),
-                "shortNames": ["wl"], "categories": ["ml"],
+                "shortNames": ["mlwl"], "categories": ["ml"],
             },
             "scope": "Namespaced",
             "versions": [{

@@ -1,6 +1,6 @@
 """`workload-operator dev`: a control plane, the operator, a simulated kubelet and the examples, in one command.
 
-It shows a live table of the workloads as they move (like `kubectl get wl -w`) until Ctrl-C (or, with
+It shows a live table of the workloads as they move (like `kubectl get mlwl -w`) until Ctrl-C (or, with
 --until-settled, until every example has finished), then stops everything it started and removes its
 temporary folder: on SIGINT, SIGTERM and SIGHUP (a closed terminal) alike, and when its output is closed
 (`dev | tee dev.log` interrupted, `dev | head`), which it notices without waiting for its next line.
@@ -167,8 +167,8 @@ def try_next(kubeconfig: pathlib.Path, examples: dict[tuple[str, str], dict[str,
     namespace, name = (finishing or list(examples) or [("default", "NAME")])[0]
     # dev's own kubeconfigs have `default` as the context's namespace; a given one may have any.
     scope = f" -n {namespace}" if namespace != "default" or not own_cluster else ""
-    return (f"try, in another terminal: export KUBECONFIG={kubeconfig}; kubectl get wl{scope} -w; "
-            f"kubectl describe wl{scope} {name}; kubectl wait{scope} --for=condition=Finished wl/{name}")
+    return (f"try, in another terminal: export KUBECONFIG={kubeconfig}; kubectl get mlwl{scope} -w; "
+            f"kubectl describe mlwl{scope} {name}; kubectl wait{scope} --for=condition=Finished mlwl/{name}")
 
 
 async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_settled: bool = False,

@@ -56,7 +56,7 @@ def test_dev_drives_every_example_to_its_final_state_and_stops_cleanly(tmp_path)
     assert states["train-resnet"][-3:] == ["running", "collecting", "completed"]
     assert result.stdout.rstrip().endswith("stopped; nothing left running")
     kubeconfig = re.search(r"kubeconfig: (\S+)", result.stdout)[1]
-    assert f"export KUBECONFIG={kubeconfig}; kubectl get wl -w; kubectl describe wl " in result.stdout
+    assert f"export KUBECONFIG={kubeconfig}; kubectl get mlwl -w; kubectl describe mlwl " in result.stdout
     assert not pathlib.Path(kubeconfig).parent.exists(), "the temporary folder is removed"
     assert time.monotonic() - started < 60
 

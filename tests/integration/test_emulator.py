@@ -113,7 +113,7 @@ async def test_kopf_discovers_the_crd_with_its_status_subresource(kube_api: Kube
     (wl,) = [r for r in resources if r.group == GROUP]
     assert (wl.version, wl.plural, wl.kind, wl.singular) == (VERSION, PLURAL, 'Workload', 'workload')
     assert wl.subresources == {'status'} and wl.namespaced is True
-    assert wl.shortcuts == {'wl'} and wl.categories == {'ml'}
+    assert wl.shortcuts == {'mlwl'} and wl.categories == {'ml'}
     (pods,) = [r for r in resources if r.group == '' and r.plural == 'pods']
     assert pods.subresources == {'status', 'binding'}
 
@@ -648,14 +648,14 @@ async def test_discovery_as_kubectl_asks_for_it(kube_api: KubeAPIServer) -> None
     groups = {group['name']: group for group in apis['groups']}
     assert set(groups) == {GROUP, 'events.k8s.io', 'coordination.k8s.io'}
     assert groups[GROUP]['preferredVersion'] == {'groupVersion': f'{GROUP}/{VERSION}', 'version': VERSION}
-    # Each resource list names its own groupVersion; the short name `wl` is the main resource's only.
+    # Each resource list names its own groupVersion; the short name `mlwl` is the main resource's only.
     short_names: list[tuple[str, str]] = []
     for group_version in ['v1', *(version['groupVersion'] for g in groups.values() for version in g['versions'])]:
         url = '/api/v1' if group_version == 'v1' else f'/apis/{group_version}'
         status, _, listed = await fetch(kube_api, f'{url}?timeout=32s', 'application/json, */*')
         assert (status, listed['groupVersion']) == (200, group_version)
         short_names += [(name, res['name']) for res in listed['resources'] for name in res.get('shortNames', [])]
-    assert [res for name, res in short_names if name == 'wl'] == ['workloads']
+    assert [res for name, res in short_names if name == 'mlwl'] == ['workloads']
 
 
 async def test_discovery_prefers_the_highest_priority_version(kube_api: KubeAPIServer) -> None:

@@ -61,12 +61,12 @@ async def a_finished_workload(api: KubeAPIServer) -> dict:
 async def test_get_shows_the_crds_printer_columns_and_pods(kube_api: KubeAPIServer, kubectl) -> None:
     run, _ = kubectl
     await a_finished_workload(kube_api)
-    code, out, err = await run("get", "wl")
-    assert code == 0 and err == "", err  # no warning that `wl` could also match workloads/status
+    code, out, err = await run("get", "mlwl")
+    assert code == 0 and err == "", err  # no warning that `mlwl` could also match workloads/status
     header, row = out.splitlines()
     assert header.split() == ["NAME", "STATE", "TYPE", "READY", "ATTEMPTS", "REASON", "AGE"]
     assert row.split()[:6] == ["train", "completed", "batch", "0/1", "1", "Completed"]
-    code, out, err = await run("get", "wl", "-o", "wide")
+    code, out, err = await run("get", "mlwl", "-o", "wide")
     assert out.splitlines()[0].split()[-1] == "MESSAGE" and "the result was collected" in out
     code, out, err = await run("get", "pods")
     assert code == 0, err
@@ -78,7 +78,7 @@ async def test_get_shows_the_crds_printer_columns_and_pods(kube_api: KubeAPIServ
 async def test_describe_shows_the_objects_events(kube_api: KubeAPIServer, kubectl) -> None:
     run, _ = kubectl
     await a_finished_workload(kube_api)
-    code, out, err = await run("describe", "wl", "train")
+    code, out, err = await run("describe", "mlwl", "train")
     assert code == 0, err
     events = out.split("\nEvents:")[1]
     assert "collecting → completed (train.1)" in events and "workload-operator" in events
@@ -88,16 +88,16 @@ async def test_describe_shows_the_objects_events(kube_api: KubeAPIServer, kubect
 async def test_wait_for_a_condition_and_a_state(kube_api: KubeAPIServer, kubectl) -> None:
     run, _ = kubectl
     await a_finished_workload(kube_api)
-    code, out, err = await run("wait", "--for=condition=Finished", "wl/train", "--timeout=10s")
+    code, out, err = await run("wait", "--for=condition=Finished", "mlwl/train", "--timeout=10s")
     assert (code, out.strip()) == (0, "workload.ml.lifecycle.dev/train condition met"), err
-    code, out, err = await run("wait", "--for=jsonpath={.status.state}=completed", "wl/train", "--timeout=10s")
+    code, out, err = await run("wait", "--for=jsonpath={.status.state}=completed", "mlwl/train", "--timeout=10s")
     assert code == 0, err
 
 
 async def test_get_watch_prints_each_change_as_a_row(kube_api: KubeAPIServer, kubectl) -> None:
     _, command = kubectl
     await a_finished_workload(kube_api)
-    process = await asyncio.create_subprocess_exec(*command, "get", "wl", "-w", stdout=asyncio.subprocess.PIPE,
+    process = await asyncio.create_subprocess_exec(*command, "get", "mlwl", "-w", stdout=asyncio.subprocess.PIPE,
                                                    stderr=asyncio.subprocess.PIPE)
     assert process.stdout is not None
     try:

@@ -33,7 +33,7 @@ def test_names_scope_and_subresources():
     manifest = yaml.safe_load(crd.render())
     assert manifest["metadata"]["name"] == f"{PLURAL}.{GROUP}"
     names = manifest["spec"]["names"]
-    assert (names["kind"], names["plural"], names["shortNames"], names["categories"]) == (KIND, "workloads", ["wl"], ["ml"])
+    assert (names["kind"], names["plural"], names["shortNames"], names["categories"]) == (KIND, "workloads", ["mlwl"], ["ml"])
     assert manifest["spec"]["scope"] == "Namespaced"
     (version,) = manifest["spec"]["versions"]
     assert version["name"] == VERSION and version["served"] and version["storage"]

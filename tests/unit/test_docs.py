@@ -35,3 +35,30 @@ def spec_table_fields(text: str) -> set[str]:
 def test_the_readme_spec_table_lists_every_spec_field():
     fields = {field.alias or name for name, field in WorkloadSpec.model_fields.items()}
     assert spec_table_fields((ROOT / "README.md").read_text()) == fields
+
+
+# kubectl's words for this project's resource that no other CRD takes: the short name, the full name, the category.
+OURS = ("mlwl", "workloads.ml.lifecycle.dev", "workload.ml.lifecycle.dev", "ml")
+# Kueue's workloads.kueue.x-k8s.io is kind Workload too, short name wl: kubectl resolves these to either.
+AMBIGUOUS = ("wl", "workload", "workloads")
+KUBECTL_VERBS = ("get", "describe", "delete", "patch", "wait", "edit", "label", "annotate", "explain")
+
+
+def taught_kubectl_resources(text: str) -> list[tuple[str, str]]:
+    """(command, resource argument) of every `kubectl VERB RESOURCE…` and `TYPE/NAME` in a page."""
+    found = []
+    for command in re.findall(r"kubectl [^;`\n]*", text):
+        words = command.split()
+        if len(words) > 1 and words[1] in KUBECTL_VERBS:
+            found += [(command, word.split("/", 1)[0].split(".")[0] if "/" in word and "." not in word.split("/")[0]
+                       else word) for word in words[2:] if not word.startswith("-")][:2]
+    return found
+
+
+def test_every_kubectl_command_the_docs_teach_names_the_resource_unambiguously():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").glob("*.yaml")),
+             ROOT / "deploy" / "monitoring" / "prometheusrule.yaml", ROOT / "operator" / "workload_operator" / "dev.py"]
+    taught = [(page.name, command, word) for page in pages for command, word in taught_kubectl_resources(page.read_text())]
+    assert any(word == "mlwl" for _, _, word in taught)  # the test reads what it should
+    wrong = [(page, command) for page, command, word in taught if word.split("/")[0] in AMBIGUOUS]
+    assert wrong == [], wrong

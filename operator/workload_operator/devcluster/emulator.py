@@ -953,7 +953,7 @@ def _header(request: kmock.Request, name: str) -> str:
 
 def _discovered(spec: ResourceSpec, subresource: str | None) -> JsonDict:
     """A resource's entry in an APIResourceList. A subresource has no singular name, short names or
-    categories (kubectl would warn that `wl` could also mean `workloads/status`), and only its verbs."""
+    categories (kubectl would warn that `mlwl` could also mean `workloads/status`), and only its verbs."""
     if subresource is not None:
         verbs, kind = (['create'], 'Binding') if subresource == 'binding' else (['get', 'patch', 'update'], spec.kind)
         return {'name': f'{spec.plural}/{subresource}', 'singularName': '', 'namespaced': spec.namespaced,
