@@ -208,10 +208,17 @@ class Cluster:
         return await wait_for(enough, f"{count} events on {name}", timeout)
 
     async def wait_state(self, name: str, state: str, timeout: float = DEADLINE) -> dict[str, Any]:
+        seen: list[Any] = ["nothing"]
+
         async def reached() -> dict[str, Any] | None:
             workload = await self.workload(name)
-            return workload if workload and (workload.get("status") or {}).get("state") == state else None
-        return await wait_for(reached, f"workload {name} to be {state}", timeout)
+            status = (workload or {}).get("status") or {}
+            seen[0] = (status.get("state"), status.get("reason"), status.get("message")) if workload else "no Workload"
+            return workload if status.get("state") == state else None
+        try:
+            return await wait_for(reached, f"workload {name} to be {state}", timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its (state, reason, message) then: {seen[0]!r}") from None
 
     async def wait_reason(self, name: str, reason: str, timeout: float = DEADLINE) -> dict[str, Any]:
         async def said() -> dict[str, Any] | None:

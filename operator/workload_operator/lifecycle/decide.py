@@ -302,8 +302,9 @@ class _Step:
         return self.delete(self.gang.pods)
 
     def force_due(self, pod: PodSummary) -> datetime.datetime | None:
-        """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin."""
-        if not pod.deleting or pod.deletion_due is None:
+        """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin; never for a
+        pod deleted with grace 0 already (a real API server writes that even for a pod it removes at once)."""
+        if not pod.deleting or pod.deletion_due is None or pod.forced:
             return None
         return pod.deletion_due + datetime.timedelta(seconds=self.policy.force_delete_after)
 
