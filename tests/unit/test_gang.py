@@ -258,3 +258,15 @@ def test_a_lone_pod_deleted_by_someone_else_while_preparing_is_waited_for_withou
     recreated = decide(preparing, (), NOW)
     assert (recreated.status.reason, recreated.status.attempts) == ("PodRecreated", 2)
     assert recreated.actions == (CreatePod(2, 0),)
+
+
+def test_a_pod_deleted_with_grace_0_already_is_never_forced_again():
+    # Written so by the API server just before it removes the pod; if the watch has not shown it gone a minute
+    # later, a forced delete would add nothing.
+    long_ago = (NOW - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = {"name": "train-1", "uid": "p", "deletionTimestamp": long_ago}
+    stopping = view("running", spec={"cancel": True})
+    forced = decide(stopping, (summarize_pod({"metadata": {**meta, "deletionGracePeriodSeconds": 0}}),), NOW)
+    assert not [a for a in forced.actions if isinstance(a, DeletePod)] and forced.recheck_at is None
+    graceful = decide(stopping, (summarize_pod({"metadata": {**meta, "deletionGracePeriodSeconds": 30}}),), NOW)
+    assert DeletePod("train-1", "p", force=True) in graceful.actions  # a graceful deletion overdue: forced
