@@ -324,7 +324,7 @@ def real_control_plane(found: Binaries, *, scheduler: bool = False, controllers:
             "--authorization-mode", "Node,RBAC",
             "--allow-privileged=true",  # as kubeadm and every managed cluster set it: Pod Security admission decides
             "--audit-policy-file", str(folder / "audit-policy.yaml"), "--audit-log-path", str(plane.audit_log),
-            "--audit-log-format", "json",
+            "--audit-log-format", "json", "--audit-log-maxsize", "1000000",  # never rotated: readers keep an offset
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-account-key-file", str(public), "--service-account-signing-key-file", str(private),
             "--service-cluster-ip-range", "10.0.0.0/24", "--endpoint-reconciler-type", "none",
