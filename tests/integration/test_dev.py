@@ -131,9 +131,12 @@ def test_dev_piped_to_tee_cleans_up_on_ctrl_c(tmp_path):
     read_until(tee.stdout, seen, " running ")
     folder = announced_folder(seen)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
-    tee.communicate(timeout=STOP_DEADLINE)
+    rest, _ = tee.communicate(timeout=STOP_DEADLINE)
     assert_stopped_cleanly(process, folder, errors)
-    assert errors.read_text().splitlines()[-1] == "stopped; nothing left running"
+    # Its last words go where they can still be read: to stderr once tee has gone, or through tee while it lives
+    # (on a loaded machine tee may take longer to die than dev to stop).
+    shown = errors.read_text().splitlines() or ("".join(seen) + rest).splitlines()
+    assert shown[-1] == "stopped; nothing left running", shown
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this machine")
