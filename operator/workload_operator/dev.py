@@ -249,12 +249,13 @@ async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bo
         custom = kubernetes.client.CustomObjectsApi(api_client)
         if simulate and found is not None:
             await asyncio.to_thread(install_crd, api_client)
+        loaded = load_examples(examples)
         if simulate:
             core = kubernetes.client.CoreV1Api(api_client)
             with contextlib.suppress(ApiException):
                 await asyncio.to_thread(core.create_namespace, {"metadata": {"name": "default"}})
             # What the examples' headers ask for and a real API server checks: the ServiceAccounts their pods name.
-            for namespace, account in service_accounts(load_examples(examples)):
+            for namespace, account in service_accounts(loaded):
                 with contextlib.suppress(ApiException):  # there already
                     await asyncio.to_thread(core.create_namespaced_service_account, namespace,
                                             {"metadata": {"name": account}})
@@ -271,7 +272,7 @@ async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bo
         tasks: list[asyncio.Task[Any]] = []
         if simulate:
             tasks.append(asyncio.create_task(SimulatedKubelet(api_client).run()))
-        applied = {await _apply(custom, example): example for example in load_examples(examples)}
+        applied = {await _apply(custom, example): example for example in loaded}
         for (namespace, name), example in applied.items():
             if (seconds := (example["metadata"].get("annotations") or {}).get(CANCEL_AFTER)) is not None:
                 tasks.append(asyncio.create_task(_cancel_later(custom, namespace, name, float(seconds))))

@@ -8,13 +8,13 @@ import asyncio
 import os
 import pathlib
 import shutil
-import time
 
 import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.harness import Cluster
+from workload_operator.devcluster import control_plane
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = [pytest.mark.usefixtures("operator"),
@@ -41,20 +41,7 @@ def kueue_crd(kubeconfig: pathlib.Path):
     except ApiException as exc:
         if exc.status != 409:
             raise
-    custom = kubernetes.client.CustomObjectsApi(api.api_client)
-
-    def served() -> bool:  # Established and its storage ready: a loaded machine takes a moment
-        try:
-            custom.list_cluster_custom_object("kueue.x-k8s.io", "v1beta1", "workloads", limit=1)
-            return True
-        except ApiException as exc:
-            if exc.status not in (404, 429):
-                raise
-            return False
-    deadline = time.monotonic() + 60
-    while not served():
-        assert time.monotonic() < deadline, "the Kueue-shaped CRD was not served within 60 s"
-        time.sleep(0.2)
+    control_plane.wait_served(api.api_client, KUEUE_CRD)
     yield
     api.delete_custom_resource_definition(KUEUE_CRD["metadata"]["name"])
 

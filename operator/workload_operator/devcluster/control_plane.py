@@ -376,20 +376,24 @@ def install_crd(api_client: kubernetes.client.ApiClient, *, replace: bool = Fals
         if replace:
             manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
             api.replace_custom_resource_definition(name, manifest)
-    deadline = time.monotonic() + READY_TIMEOUT
+    wait_served(api_client, manifest)
+
+
+def wait_served(api_client: kubernetes.client.ApiClient, crd_manifest: dict[str, Any]) -> None:
+    """Until the API server serves the CRD's resource: Established, and its storage ready (before that a list is
+    answered 404, then 429 "storage is (re)initializing")."""
+    spec = crd_manifest["spec"]
     custom = kubernetes.client.CustomObjectsApi(api_client)
-    group, version, plural = manifest["spec"]["group"], manifest["spec"]["versions"][0]["name"], manifest["spec"]["names"]["plural"]
+    deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        conditions = api.read_custom_resource_definition(name).status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            try:  # Established, and its storage ready: until then a list is answered 429 "storage is (re)initializing"
-                custom.list_cluster_custom_object(group, version, plural, limit=1)
-                return
-            except ApiException as exc:
-                if exc.status != 429:
-                    raise
+        try:
+            custom.list_cluster_custom_object(spec["group"], spec["versions"][0]["name"], spec["names"]["plural"], limit=1)
+            return
+        except ApiException as exc:
+            if exc.status not in (404, 429):
+                raise
         time.sleep(0.2)
-    raise RuntimeError(f"the CRD {name} was not served within {READY_TIMEOUT:.0f} s")
+    raise RuntimeError(f"the CRD {crd_manifest['metadata']['name']} was not served within {READY_TIMEOUT:.0f} s")
 
 
 @contextlib.asynccontextmanager
