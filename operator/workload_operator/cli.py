@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 
 from workload_operator import crd
+from workload_operator.dashboard import DASHBOARD_PORT
 from workload_operator.leader import LeaseSettings
 from workload_operator.lifecycle import mermaid_diagram
 
@@ -116,7 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev_parser.add_argument("--kubeconfig", metavar="PATH", help="use this cluster instead (the simulated kubelet is off)")
     dev_parser.add_argument("--until-settled", action="store_true", help="stop when every example has finished")
     dev_parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long (exit code 1)")
+    dev_parser.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT, metavar="PORT",
+                            help="serve the dashboard on 127.0.0.1 at this port (default %(default)s; a free one "
+                                 "when it is taken, or with 0)")
     dev_parser.add_argument("-v", "--verbose", action="store_true", help="show the operator's logs too")
+    board_parser = commands.add_parser("dashboard", help="serve a read-only web page of every Workload, live")
+    board_parser.add_argument("-n", "--namespace", action="append", default=[], metavar="NAME",
+                              help="show only this namespace (repeatable); default: every namespace it can read")
+    board_parser.add_argument("--address", default="127.0.0.1", metavar="IP",
+                              help="listen here (default %(default)s: only this machine, or this pod through "
+                                   "kubectl port-forward)")
+    board_parser.add_argument("--port", type=int, default=DASHBOARD_PORT, metavar="PORT",
+                              help="listen on this port (default %(default)s)")
     commands.add_parser("crd", help="print the Workload CRD (kubectl apply -f -)")
     commands.add_parser("diagram", help="print the lifecycle as a Mermaid state diagram")
     args = parser.parse_args(argv)
@@ -137,11 +149,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                               renew_deadline=args.renew_deadline, retry_period=args.retry_period)
         return run(args.namespace, verbose=args.verbose, liveness=None if args.liveness == "off" else args.liveness,
                    settings=settings, metrics_port=args.metrics_port, lease=lease if args.leader_elect else None)
+    elif args.command == "dashboard":
+        from workload_operator import dashboard
+
+        return asyncio.run(dashboard.run(args.namespace, address=args.address, port=args.port))
     elif args.command == "dev":
         from workload_operator.dev import dev
 
         return asyncio.run(dev(pathlib.Path(args.examples), kubeconfig=args.kubeconfig,
-                               until_settled=args.until_settled, timeout=args.timeout, verbose=args.verbose))
+                               until_settled=args.until_settled, timeout=args.timeout, verbose=args.verbose,
+                               dashboard_port=args.dashboard_port))
     return 0
 
 

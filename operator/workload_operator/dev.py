@@ -26,6 +26,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator.dashboard import DASHBOARD_PORT
 from workload_operator.devcluster.control_plane import install_crd
 from workload_operator.devcluster.watching import watch
 from workload_operator.lifecycle.states import TERMINAL
@@ -172,7 +173,8 @@ def try_next(kubeconfig: pathlib.Path, examples: dict[tuple[str, str], dict[str,
 
 
 async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_settled: bool = False,
-              timeout: float | None = None, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+              timeout: float | None = None, verbose: bool = False, dashboard_port: int = DASHBOARD_PORT,
+              out: TextIO = sys.stdout) -> int:
     """Run it all until stopped; 0 when stopped as asked (a signal, a closed output, all settled), else 1.
 
     The stop signals are caught from the start, before anything is created, so that every way of stopping
@@ -184,7 +186,7 @@ async def dev(examples: pathlib.Path, *, kubeconfig: str | None = None, until_se
     stop.catch_signals()
     output.watch(loop)
     try:
-        return await _run(examples, kubeconfig, until_settled, timeout, verbose, output, stop)
+        return await _run(examples, kubeconfig, until_settled, timeout, verbose, dashboard_port, output, stop)
     finally:
         stop.release_signals()
         output.close()
@@ -210,7 +212,7 @@ def _quiet_kopf_streams_closed_late(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bool, timeout: float | None,
-               verbose: bool, out: Output, stop: Stop) -> int:
+               verbose: bool, dashboard_port: int, out: Output, stop: Stop) -> int:
     import kopf
 
     from workload_operator import handlers  # noqa: F401  (registers the operator's handlers)
@@ -277,6 +279,8 @@ async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bo
             if (seconds := (example["metadata"].get("annotations") or {}).get(CANCEL_AFTER)) is not None:
                 tasks.append(asyncio.create_task(_cancel_later(custom, namespace, name, float(seconds))))
         settled = asyncio.Event()
+        board_url = await _serve_dashboard(stack, api_client, dashboard_port)
+        out.print(f"dashboard: {board_url}")
         out.print(try_next(path, applied, own_cluster=kubeconfig is None))
         tasks.append(asyncio.create_task(_table(custom, stop_watching, started, out, set(applied), settled)))
 
@@ -295,6 +299,18 @@ async def _run(examples: pathlib.Path, kubeconfig: str | None, until_settled: bo
         await asyncio.wait_for(operator, timeout=30)
     out.print("stopped; nothing left running")
     return 0 if asked else 1
+
+
+async def _serve_dashboard(stack: contextlib.AsyncExitStack, api_client: kubernetes.client.ApiClient, port: int) -> str:
+    """The dashboard on loopback: on ``port``, or on a free one when that is taken."""
+    from workload_operator.dashboard.server import AGENT, serving
+    from workload_operator.kube import Kube
+
+    try:
+        _, url = await stack.enter_async_context(serving(Kube(api_client, AGENT), port=port))
+    except OSError:
+        _, url = await stack.enter_async_context(serving(Kube(api_client, AGENT), port=0))
+    return url
 
 
 def _quiet_logs(verbose: bool) -> None:

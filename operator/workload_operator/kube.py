@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,8 @@ CONNECTIONS = 32   # at most this many requests at once, each on a kept-alive co
 TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)  # a call that hangs fails (Transient) and is retried
 AUTH_SECONDS = 10  # the credentials' headers are read again after this (or at once after a 401)
 EVENT_SENDERS = 4  # Events posted at once; one workload's always by the same sender, so in order
+LIST_PAGE = 500    # objects per page of a LIST (the API server's own default chunk size)
+WATCH_SECONDS = 290  # a watch is closed by the server after this and resumed from the last version seen
 logger = logging.getLogger(__name__)
 
 
@@ -43,9 +46,9 @@ def replica_identity() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
 
 
-def user_agent() -> str:
+def user_agent(program: str = USER_AGENT) -> str:
     """``workload-operator/<version> (<replica>)``: the operator's requests, and which replica sent them."""
-    return f"{USER_AGENT} ({replica_identity()})"
+    return f"{program} ({replica_identity()})"
 
 
 class Conflict(Exception):
@@ -198,8 +201,8 @@ class _Http:
     """One aiohttp session per event loop: every call on a kept-alive connection, and each response read whole
     (a response left unread is a connection that cannot be used again)."""
 
-    def __init__(self, config: kubernetes.client.Configuration) -> None:
-        self.config = config
+    def __init__(self, config: kubernetes.client.Configuration, agent: str = USER_AGENT) -> None:
+        self.config, self.agent = config, agent
         self.base = config.host.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -211,7 +214,7 @@ class _Http:
         if self._session is None or self._session.closed or self._loop is not loop:
             connector = aiohttp.TCPConnector(ssl=_ssl_context(self.config), limit=CONNECTIONS, keepalive_timeout=60)
             self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, headers={
-                "User-Agent": user_agent(), "Accept": "application/json"})  # ours and the replica's, in audit logs
+                "User-Agent": user_agent(self.agent), "Accept": "application/json"})  # ours and the replica's, in audit logs
             self._loop = loop
         return self._session
 
@@ -250,6 +253,23 @@ class _Http:
                                        body=content.decode("utf-8", "replace"))
                 return content
         raise AssertionError("unreachable")
+
+    async def lines(self, path: str, **query: Any) -> AsyncIterator[bytes]:
+        """A streamed response (a watch), line by line, however long a line is; ApiException for a refusal."""
+        params = {_camel(key): str(value) for key, value in query.items() if value is not None}
+        async with self.session().get(self.base + path, params=params, headers=self._credentials(fresh=False),
+                                      timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                                      server_hostname=self.config.tls_server_name or None) as response:
+            if response.status >= 400:
+                self._credentials_at = None if response.status == 401 else self._credentials_at
+                raise ApiException(status=response.status, reason=response.reason,
+                                   body=(await response.read()).decode("utf-8", "replace"))
+            pending = b""
+            async for chunk in response.content.iter_any():
+                *complete, pending = (pending + chunk).split(b"\n")
+                for line in complete:
+                    if line.strip():
+                        yield line
 
 
 class _CustomObjects:
@@ -312,9 +332,9 @@ class _CoreV1:
 
 
 class Kube:
-    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+    def __init__(self, api_client: kubernetes.client.ApiClient, agent: str = USER_AGENT) -> None:
         self.api_client = api_client  # the official client, for what runs outside the event loop (leader election)
-        self.http = _Http(api_client.configuration)
+        self.http = _Http(api_client.configuration, agent)
         self.custom = _CustomObjects(self.http)
         self.core = _CoreV1(self.http)
         self._events: list[asyncio.Queue[dict[str, Any]]] = []  # Events to post, by sender
@@ -330,10 +350,10 @@ class Kube:
         await self.http.close()
 
     @classmethod
-    def from_environment(cls) -> Kube:
+    def from_environment(cls, agent: str = USER_AGENT) -> Kube:
         api_client = kubernetes.client.ApiClient(load_configuration())
-        api_client.user_agent = user_agent()  # tells the operator's requests apart in audit logs (and in tests)
-        return cls(api_client)
+        api_client.user_agent = user_agent(agent)  # tells the operator's requests apart in audit logs (and in tests)
+        return cls(api_client, agent)
 
     def connection_info(self) -> Any:
         """The same credentials for kopf's own HTTP stack (its watches) as for this client."""
@@ -488,3 +508,63 @@ class Kube:
         except TimeoutError:
             left = sum(queue.qsize() for queue in self._events)
             logger.warning("%d events not posted within %ss of stopping: dropped", left, timeout)
+
+
+# --- Watching (the dashboard; the operator's watches are kopf's) -----------------------------------
+
+
+class Expired(Exception):
+    """The resourceVersion a watch resumed from is too old (410 Gone): list again."""
+
+
+async def list_and_watch(http: _Http, path: str, **selectors: str | None) -> AsyncIterator[tuple[str, Any]]:
+    """Keep up with a collection for ever, as client-go's reflector does: a LIST (in pages), then a WATCH from its
+    resourceVersion, resumed from the last version seen (bookmarks keep it current) when the server closes it or
+    the connection breaks, and a new LIST only when that version has expired. Yields ``("LISTED", items)`` after
+    each list, then ``(type, object)`` for ADDED, MODIFIED and DELETED. Connection trouble waits and retries
+    (doubling up to 30 s); a refusal (403, 404) is raised."""
+    version, pause = None, 1.0
+    while True:
+        try:
+            if version is None:
+                items, version = await _list(http, path, **selectors)
+                yield "LISTED", items
+            async for line in http.lines(path, watch="true", resource_version=version, allow_watch_bookmarks="true",
+                                         timeout_seconds=WATCH_SECONDS, **selectors):
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Expired(obj.get("message", ""))
+                    raise ApiException(status=obj.get("code", 500), reason=obj.get("reason"), body=json.dumps(obj))
+                version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                if kind != "BOOKMARK":
+                    yield kind, obj
+            pause = 1.0
+        except Expired:
+            version = None
+        except ApiException as exc:
+            if exc.status == 410:
+                version = None
+            elif exc.status not in (429, 500, 502, 503, 504, 401):
+                raise
+            else:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            logger.info("watch of %s broke (%s); resuming", path, exc or type(exc).__name__)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+
+async def _list(http: _Http, path: str, **selectors: str | None) -> tuple[list[dict[str, Any]], str]:
+    """Every object of a collection, in pages, and the resourceVersion of the list (to watch from)."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = _load(await http.request("GET", path, limit=LIST_PAGE, continue_=token, **selectors))
+        items += page.get("items") or []
+        meta = page.get("metadata") or {}
+        token = meta.get("continue") or None
+        if token is None:
+            return items, str(meta.get("resourceVersion", ""))

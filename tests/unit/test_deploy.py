@@ -7,6 +7,8 @@ runs the operator and checks every request it actually sent against the same Clu
 
 from __future__ import annotations
 
+import copy
+import functools
 import pathlib
 import re
 import tomllib
@@ -79,9 +81,14 @@ def load_kustomization(folder: pathlib.Path = DEPLOY) -> Iterator[tuple[pathlib.
         else:
             # kustomize's default load restrictor: a file must be inside the kustomization's own folder.
             assert path.is_relative_to(folder.resolve()), f"{entry}: kustomize refuses a file outside {folder}"
-            for document in yaml.safe_load_all(path.read_text()):
-                if document is not None:
-                    yield path, document
+            for document in copy.deepcopy(_documents(path)):
+                yield path, document
+
+
+@functools.cache
+def _documents(path: pathlib.Path) -> list[dict[str, Any]]:
+    """A file's YAML documents, parsed once (the CRD's 4,000 lines took a second a test)."""
+    return [document for document in yaml.safe_load_all(path.read_text()) if document is not None]
 
 
 def objects() -> list[dict[str, Any]]:
@@ -402,3 +409,55 @@ def test_the_run_options_in_the_docs_are_the_clis(capsys, monkeypatch):
     assert f"```text\n{help_text}```" in operations_section("Run options"), "docs/operations.md: paste `run --help`"
     args = container()["args"]
     assert f"`workload-operator {' '.join(args)}`" in operations_section("Run options")
+
+
+# --- the web dashboard (deploy/dashboard/) ----------------------------------------------------------
+
+DASHBOARD = DEPLOY / "dashboard"
+# What `workload-operator dashboard` asks of the API server (dashboard/server.py, Dashboard._collections):
+# one LIST, then WATCHes, of each collection; it reads nothing one by one and writes nothing.
+DASHBOARD_NEEDS: frozenset[Rule] = frozenset({
+    (GROUP, PLURAL, "list"), (GROUP, PLURAL, "watch"),
+    ("", "pods", "list"), ("", "pods", "watch"),
+    ("", "events", "list"), ("", "events", "watch"),
+})
+
+
+def dashboard_objects() -> list[dict[str, Any]]:
+    return [obj for _, obj in load_kustomization(DASHBOARD)]
+
+
+def dashboard(kind: str) -> dict[str, Any]:
+    (found,) = [obj for obj in dashboard_objects() if obj["kind"] == kind]
+    return found
+
+
+def test_the_dashboard_kustomization_lists_every_file_and_only_reads():
+    listed = set(kustomization(DASHBOARD)["resources"])
+    assert listed == {p.name for p in DASHBOARD.glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(obj["kind"] for obj in dashboard_objects()) == [
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"], "no Service: reached by port-forward"
+    assert granted(dashboard("ClusterRole")) == DASHBOARD_NEEDS
+
+
+def test_the_dashboard_runs_as_its_own_account_on_loopback_from_the_operators_image(capsys):
+    deployment = dashboard("Deployment")
+    assert deployment["metadata"]["namespace"] == NAMESPACE
+    pod = deployment["spec"]["template"]["spec"]
+    (main,) = pod["containers"]
+    binding = dashboard("ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == dashboard("ClusterRole")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": pod["serviceAccountName"],
+                                    "namespace": NAMESPACE}] and dashboard("ServiceAccount")["metadata"]["name"] == pod["serviceAccountName"]
+    assert main["image"] == container()["image"], "the operator's image"
+    args = main["args"]
+    assert args[0] == "dashboard" and args[args.index("--address") + 1] == "127.0.0.1"
+    port = int(args[args.index("--port") + 1])
+    assert main["ports"][0]["containerPort"] == port
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert f"http://127.0.0.1:{port}/" in " ".join(main[probe]["exec"]["command"]), probe
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    with pytest.raises(SystemExit) as parsed:  # the arguments are the command's own
+        cli.main([*args, "--help"])
+    assert parsed.value.code == 0 and "--namespace" in capsys.readouterr().out

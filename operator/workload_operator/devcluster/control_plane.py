@@ -198,10 +198,12 @@ def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], w
 AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
                 "rules": [{"level": "Metadata"}]}
 OPERATOR_USER = "workload-operator"
+DASHBOARD_USER = "workload-dashboard"
 # The identities the control plane knows (bearer tokens; the groups after the name):
 USERS = {
     "admin": ("system:masters",),            # the tests' and kubectl's: everything
     OPERATOR_USER: (),                       # RBAC-only: what grant() binds to it, nothing more
+    DASHBOARD_USER: (),                      # the same, for `workload-operator dashboard`
     "system:kube-scheduler": (),             # the bootstrap roles the API server makes grant these two
     "system:kube-controller-manager": (),
 }
