@@ -220,9 +220,7 @@ async def real_api(controllers: tuple[str, ...] = ()) -> AsyncIterator[BenchApi]
     if found is None:
         raise RuntimeError("no control plane's binaries: run tests/controlplane/build.sh (or set KUBEBUILDER_ASSETS)")
     with control_plane.real_control_plane(found) as plane:
-        admin = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=admin)
-        with kubernetes.client.ApiClient(admin) as client:
+        with plane.client() as client:
             await asyncio.to_thread(install_crd, client)
             role = yaml.safe_load((pathlib.Path(__file__).parents[1] / "deploy" / "clusterrole.yaml").read_text())
             await asyncio.to_thread(control_plane.grant, client, role)

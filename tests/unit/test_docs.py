@@ -62,3 +62,13 @@ def test_every_kubectl_command_the_docs_teach_names_the_resource_unambiguously()
     assert any(word == "mlwl" for _, _, word in taught)  # the test reads what it should
     wrong = [(page, command) for page, command, word in taught if word.split("/")[0] in AMBIGUOUS]
     assert wrong == [], wrong
+
+
+def test_every_relative_link_and_image_in_the_docs_exists():
+    """Links to the repository's files and the screenshots (tests/cluster/test_dashboard.py takes them)."""
+    missing = []
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not re.match(r"[a-z]+://", target) and not (page.parent / target).exists():
+                missing.append(f"{page.name}: {target}")
+    assert not missing

@@ -240,6 +240,12 @@ class ControlPlane:
         """Every request at Metadata level, one JSON line each (who, verb, URI, response code, user agent)."""
         return self.folder / "audit.log"
 
+    def client(self, user: str = "admin") -> kubernetes.client.ApiClient:
+        """The official client, as ``user``."""
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(self.kubeconfig_for(user)), client_configuration=configuration)
+        return kubernetes.client.ApiClient(configuration)
+
     def kubeconfig_for(self, user: str) -> pathlib.Path:
         path = self.folder / f"{user.replace(':', '-')}.kubeconfig"
         if not path.exists():
