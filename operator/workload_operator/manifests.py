@@ -29,6 +29,30 @@ def owner_reference(view: WorkloadView) -> dict[str, Any]:
     }
 
 
+# Kueue's plain-pod integration (sigs.k8s.io/kueue pkg/controller/jobs/pod): a pod naming a LocalQueue is gated by
+# Kueue's webhook until Kueue admits its group, whole. A group is an attempt: never reused (Kueue never admits a group
+# it has finished), and not retriable (Kueue ends it once its pods have ended, instead of waiting for replacements).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
+KUEUE_GROUP_SIZE_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
+KUEUE_RETRIABLE_ANNOTATION = "kueue.x-k8s.io/retriable-in-group"
+
+
+def pod_group_name(view: WorkloadView, attempt: int) -> str:
+    """The attempt's Kueue pod group (also the name of Kueue's own Workload for it): a label value, so 63
+    characters at most; a longer Workload name gives way to its uid."""
+    name = f"{view.name}-{attempt}"
+    return name if len(name) <= 63 else f"wl-{view.uid}-{attempt}"
+
+
+def kueue_metadata(view: WorkloadView, spec: WorkloadSpec, attempt: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations that put the attempt's pods in a Kueue pod group ({} without a queueName)."""
+    if spec.queue_name is None:
+        return {}, {}
+    return ({KUEUE_QUEUE_LABEL: spec.queue_name, KUEUE_GROUP_LABEL: pod_group_name(view, attempt)},
+            {KUEUE_GROUP_SIZE_ANNOTATION: str(spec.replicas), KUEUE_RETRIABLE_ANNOTATION: "false"})
+
+
 def pod_labels(view: WorkloadView, attempt: int, index: int = 0) -> dict[str, str]:
     labels = {MANAGED_BY_LABEL: MANAGED_BY, WORKLOAD_UID_LABEL: view.uid, ATTEMPT_LABEL: str(attempt),
               INDEX_LABEL: str(index)}
@@ -115,14 +139,16 @@ def pod_manifest(view: WorkloadView, spec: WorkloadSpec, attempt: int, index: in
     pod_spec["restartPolicy"] = "Never"
     pod_spec["automountServiceAccountToken"] = spec.automount_service_account_token
     metadata = template.get("metadata") or {}
-    annotations = {**(metadata.get("annotations") or {}), **({INDEX_LABEL: str(index)} if spec.replicas > 1 else {})}
+    kueue_labels, kueue_annotations = kueue_metadata(view, spec, attempt)
+    annotations = {**(metadata.get("annotations") or {}), **({INDEX_LABEL: str(index)} if spec.replicas > 1 else {}),
+                   **kueue_annotations}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": attempt_pod_names(view.name, attempt, spec.replicas)[index],
             "namespace": view.namespace,
-            "labels": {**(metadata.get("labels") or {}), **pod_labels(view, attempt, index)},
+            "labels": {**(metadata.get("labels") or {}), **pod_labels(view, attempt, index), **kueue_labels},
             **({"annotations": annotations} if annotations else {}),
             "ownerReferences": [owner_reference(view)],
         },

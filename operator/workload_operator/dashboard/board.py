@@ -14,7 +14,7 @@ from typing import Any
 
 from workload_operator import GROUP
 from workload_operator.lifecycle.decide import WorkloadView
-from workload_operator.lifecycle.queue import queue_order
+from workload_operator.lifecycle.queue import admitted_by_kueue, queue_order
 from workload_operator.lifecycle.states import INITIAL, TERMINAL, TRANSITIONS, State
 from workload_operator.manifests import ATTEMPT_LABEL, INDEX_LABEL, WORKLOAD_UID_LABEL
 
@@ -150,7 +150,7 @@ class Board:
         kept = {**body, "metadata": {k: v for k, v in _mapping(body.get("metadata")).items() if k != "managedFields"},
                 "spec": {k: v for k, v in _mapping(body.get("spec")).items() if k != "template"}}
         row, view = row_of(kept), WorkloadView.from_body(kept)
-        waiting = view.status.state is State.QUEUED and not view.cancel_requested
+        waiting = view.status.state is State.QUEUED and not view.cancel_requested and not admitted_by_kueue(view)
         self.workloads[uid] = _Workload(kept, row, queue_order(view) if waiting else None)
         self.by_name[(row["namespace"], row["name"])] = uid
         self._changed.add(uid)
@@ -233,7 +233,8 @@ class Board:
         return changed, removed, touched
 
     def _place_queue(self) -> set[str]:
-        """Number the queued Workloads in the operator's order of admission; the uids whose number moved."""
+        """Number the queued Workloads in the operator's order of admission (Kueue's are its own); the uids whose
+        number moved."""
         queued = sorted((uid for uid, known in self.workloads.items() if known.order is not None),
                         key=lambda uid: self.workloads[uid].order)
         positions = {uid: place for place, uid in enumerate(queued, start=1)}

@@ -29,7 +29,8 @@ from typing import Any
 import pydantic
 
 from workload_operator.lifecycle.gang import (
-    Gang, about, attempt_pod_names, failure_of, holds_resources, started, succeeded, summarize_pods,
+    EVICTED_BY_KUEUE, Gang, about, attempt_pod_names, failure_of, held_by_kueue, holds_resources, started, succeeded,
+    summarize_pods,
 )
 from workload_operator.lifecycle.pods import PodSummary, parse_result
 from workload_operator.lifecycle.reasons import ROUTINE, status_reason
@@ -262,6 +263,10 @@ class _Step:
         assert self.view.spec is not None
         return self.view.spec
 
+    def attempts_used(self) -> int:
+        """The attempts counted against maxAttempts: those Kueue stopped are not the user's."""
+        return self.status.attempts - self.status.evictions
+
     @property
     def status(self) -> WorkloadStatus:
         return self.view.status
@@ -416,9 +421,21 @@ def _created(names: tuple[str, ...]) -> str:
     return f"pod {names[0]} created" if len(names) == 1 else f"{len(names)} pods created: {names[0]} … {names[-1]}"
 
 
+WAITING_FOR_ADMISSION = "WaitingForAdmission"  # the attempt's pods exist, held by Kueue's scheduling gates
+REQUEUED_BY_KUEUE = "RequeuedByKueue"
+
+
 def _queued(step: _Step) -> Decision:
+    if step.spec.queue_name is not None and step.status.reason == WAITING_FOR_ADMISSION:
+        return _held_by_kueue(step)
+    return _next_attempt_when_due(step)
+
+
+def _next_attempt_when_due(step: _Step) -> Decision:
+    """Start the next attempt, unless attempts are used up, the last one's pods are still going, its backoff
+    runs, or the operator's queue says wait."""
     status, spec = step.status, step.spec
-    if status.attempts >= spec.max_attempts:
+    if step.attempts_used() >= spec.max_attempts:
         return step.move(State.FAILED, "RetryLimitExceeded", f"{status.attempts} of {spec.max_attempts} attempts used")
     names, actions, changes = _next_attempt(step)
     # The pods of earlier attempts (a lost gang) go at once, and before the next attempt starts: the new ones
@@ -426,11 +443,11 @@ def _queued(step: _Step) -> Decision:
     if leftovers := [p for p in step.gang.pods if p.name not in names]:
         return step.wait_for_deletes(leftovers)
     last = status.history[-1] if status.history else None
-    if last is not None and last.from_state is State.ORPHANED:
+    if last is not None and last.from_state is State.ORPHANED and last.reason != REQUEUED_BY_KUEUE:
         not_before = last.at + step.policy.backoff(status.attempts)
         if step.now < not_before:
             return Decision(recheck_at=not_before)
-    if step.admission is not None and not step.admission.admitted:
+    if spec.queue_name is None and step.admission is not None and not step.admission.admitted:
         a = step.admission
         return step.note("WaitingForCapacity", f"position {a.position} of {a.queued} in the queue; "
                                                f"{a.active} of {a.limit} workloads active")
@@ -441,8 +458,32 @@ def _queued(step: _Step) -> Decision:
     if step.view.is_service:
         actions = (CreateService(), *actions)
         changes["endpoint"] = f"{service_name(step.view)}.{step.view.namespace}.svc:{spec.port}"
+    if spec.queue_name is not None:  # Kueue admits the attempt: its pods are made now, and held until then
+        waiting = status.model_copy(update={**changes, "reason": WAITING_FOR_ADMISSION,
+                                             "message": _waiting_in(spec.queue_name, f"; {_created(names)}")})
+        return Decision(actions=actions, status=step.counted(waiting, actions))
     return step.move(State.PREPARING, "PodCreated" if len(names) == 1 else "PodsCreated", _created(names),
                      *actions, **changes)
+
+
+def _waiting_in(queue: str, more: str = "") -> str:
+    return f"waiting for admission by Kueue in LocalQueue {queue}{more}"
+
+
+def _held_by_kueue(step: _Step) -> Decision:
+    """The attempt's pods exist and Kueue decides when they run: queued while any is held by its gates, then
+    preparing (the preparing timeout counts from there). A pod lost meanwhile starts the attempt over."""
+    gang, queue = step.gang, step.spec.queue_name
+    assert queue is not None
+    if gang.loss is not None:  # all of it goes; then a new attempt, in a new pod group (Kueue never admits a
+        if gang.members:        # group it has finished)
+            return step.wait_for_deletes(gang.members.values())
+        return _next_attempt_when_due(step)
+    held = [pod for pod in gang.members.values() if held_by_kueue(pod)]
+    if held:
+        said = next((p.unscheduled_message for p in held if p.unscheduled_message), "")
+        return step.note(WAITING_FOR_ADMISSION, _waiting_in(queue, f" ({said})" if said else ""))
+    return step.move(State.PREPARING, "Admitted", f"admitted by Kueue (LocalQueue {queue})")
 
 
 POD_LOST = "PodLost"  # a pod lost while preparing: noted while the rest of the gang is deleted
@@ -456,7 +497,7 @@ def _preparing(step: _Step) -> Decision:
         vanished = about(gang.size, gang.names[gang.missing[0]], "the pod vanished") if gang.missing else loss.message
         if status.reason == POD_LOST and status.message:  # noted while the rest went: they are missing too now
             vanished = status.message
-        if status.attempts >= spec.max_attempts:
+        if step.attempts_used() >= spec.max_attempts:
             return step.move(State.FAILED, "RetryLimitExceeded",
                              f"{vanished} and {status.attempts} of {spec.max_attempts} attempts are used")
         if gang.members:  # the rest of the gang goes first; which pod was lost is noted now, while it can be told
@@ -538,9 +579,12 @@ def _running(step: _Step) -> Decision:
 
 def _lost(step: _Step, reason: str, message: str) -> Decision:
     """A worker lost to the infrastructure is not the user's failure: re-queue while attempts remain. The whole
-    gang goes: the next attempt starts all of it again."""
+    gang goes: the next attempt starts all of it again. An attempt Kueue stopped (preemption, eviction) was its
+    decision, not a failure: it spends none of the user's attempts."""
     status, spec = step.status, step.spec
-    if status.attempts >= spec.max_attempts:
+    if reason == EVICTED_BY_KUEUE:
+        return step.move(State.ORPHANED, reason, message, evictions=status.evictions + 1)
+    if step.attempts_used() >= spec.max_attempts:
         return step.move(State.FAILED, "RetryLimitExceeded",
                          f"{message}; {status.attempts} of {spec.max_attempts} attempts used")
     return step.move(State.ORPHANED, reason, message)
@@ -554,6 +598,9 @@ def _collecting(step: _Step) -> Decision:
 
 
 def _orphaned(step: _Step) -> Decision:
+    if step.status.reason == EVICTED_BY_KUEUE:  # Kueue admits it again when it sees fit: no backoff of ours
+        return step.move(State.QUEUED, REQUEUED_BY_KUEUE, f"Kueue stopped attempt {step.status.attempts}; the next "
+                                                          f"waits for admission in LocalQueue {step.spec.queue_name}")
     at = step.now + step.policy.backoff(step.status.attempts)
     return step.move(State.QUEUED, "Requeued", f"the worker was lost; attempt {step.status.attempts + 1} "
                                                f"not before {at.strftime('%H:%M:%S')} UTC")

@@ -45,22 +45,40 @@ def attempt_pod_names(workload: str, attempt: int, replicas: int) -> tuple[str, 
 # --- how a pod ends -----------------------------------------------------------------------------
 
 
+KUEUE_GATE_PREFIX = "kueue.x-k8s.io/"  # Kueue's scheduling gates: admission, topology
+KUEUE_EVICTION_PREFIX = "WorkloadEvictedDueTo"  # Kueue's TerminationTarget reasons: …Preempted, …PodsReadyTimeout
+EVICTED_BY_KUEUE = "EvictedByKueue"
+
+
+def held_by_kueue(pod: PodSummary) -> bool:
+    """Kueue has not admitted the pod yet: one of its scheduling gates is still on it."""
+    return any(gate.startswith(KUEUE_GATE_PREFIX) for gate in pod.gates)
+
+
 def loss_of(pod: PodSummary | None) -> tuple[str, str] | None:
     """The (reason, message) of a worker lost to the infrastructure, not the user's failure, or None:
 
-    1. the pod is gone, or being deleted, and not by the operator → PodDeleted;
-    2. the kubelet evicted it (node pressure) → Evicted;
+    1. the pod is gone → PodDeleted;
+    2. Kueue stopped its group (TerminationTarget WorkloadEvictedDueTo…: preempted, evicted) → EvictedByKueue;
     3. it carries DisruptionTarget=True (preemption, eviction API, taint manager) → its reason;
-    4. the kubelet stopped it for a node shutdown (reason Terminated) → NodeShutdown;
-    5. its node stopped reporting (Ready=Unknown, or reason NodeLost) → NodeLost.
+    4. it is being deleted, and not by the operator → PodDeleted;
+    5. the kubelet evicted it (node pressure) → Evicted;
+    6. the kubelet stopped it for a node shutdown (reason Terminated) → NodeShutdown;
+    7. its node stopped reporting (Ready=Unknown, or reason NodeLost) → NodeLost.
+    Whoever deletes a pod says why first, with a condition: that reason wins over the deletion itself.
     """
-    if pod is None or pod.deleting:
+    if pod is None:
         return "PodDeleted", "the pod was deleted by someone else"
-    if pod.reason == "Evicted":
-        return "Evicted", pod.message or "the kubelet evicted the pod"
+    if pod.disruption.startswith(KUEUE_EVICTION_PREFIX):
+        why = pod.disruption.removeprefix(KUEUE_EVICTION_PREFIX)
+        return EVICTED_BY_KUEUE, f"Kueue stopped the attempt ({why}){': ' + pod.message if pod.message else ''}"
     if pod.disruption:
         return status_reason(pod.disruption, pod.message or f"the pod was disrupted ({pod.disruption})",
                              fallback="Disrupted")
+    if pod.deleting:
+        return "PodDeleted", "the pod was deleted by someone else"
+    if pod.reason == "Evicted":
+        return "Evicted", pod.message or "the kubelet evicted the pod"
     if pod.reason == "Terminated":
         return status_reason(pod.reason, pod.message or "the node shut down", fallback="NodeShutdown")
     if pod.ready is None or pod.reason == "NodeLost":

@@ -48,6 +48,7 @@ class PodSummary:
     disruption: str = ""         # the reason of a DisruptionTarget=True condition (preemption, eviction, taint…)
     unscheduled: str = ""        # the reason of a PodScheduled=False condition (Unschedulable, SchedulingGated)
     unscheduled_message: str = ""  # the scheduler's words: "0/12 nodes are available: 12 Insufficient nvidia.com/gpu"
+    gates: tuple[str, ...] = ()  # its scheduling gates: while any is left, no scheduler binds it (Kueue holds it so)
 
 
 def controller_uid(body: Mapping[str, Any]) -> str:
@@ -82,7 +83,9 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
     meta = body.get("metadata") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     ready_status = (conditions.get("Ready") or {}).get("status")
-    disruption = conditions.get("DisruptionTarget") or {}
+    # Kueue marks the pods it stops (preemption, eviction) with a condition of its own type before it deletes them.
+    disruption = next((c for c in (conditions.get("DisruptionTarget"), conditions.get("TerminationTarget"))
+                       if c and c.get("status") == "True"), {})
     scheduled = conditions.get("PodScheduled") or {}
     unscheduled = scheduled.get("status") == "False"
     return PodSummary(
@@ -95,6 +98,7 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
         disruption=(disruption.get("reason") or "DisruptionTarget") if disruption.get("status") == "True" else "",
         unscheduled=(scheduled.get("reason") or "Unschedulable") if unscheduled else "",
         unscheduled_message=(scheduled.get("message") or "") if unscheduled else "",
+        gates=tuple(gate.get("name", "") for gate in (body.get("spec") or {}).get("schedulingGates") or []),
     )
 
 

@@ -3,7 +3,8 @@
 A workload is active from preparing to stopping (it holds a pod). Queued workloads are
 admitted in order of spec.priority (higher first), then creation time, then name (a workload waiting to
 retry a pod the API server refused goes behind all others), while
-the number of active workloads is under the limits of the Policy: ``max_active`` over all
+the number of active workloads is under the limits of the Policy (a Workload that names a Kueue LocalQueue
+is Kueue's to admit, and takes no place here): ``max_active`` over all
 the namespaces the operator serves and ``max_active_per_namespace`` in each; when both are
 set, both must have room. A workload re-queued after a lost worker keeps its creation
 time, so it keeps its place among workloads of its priority.
@@ -29,6 +30,11 @@ def queue_order(view: WorkloadView) -> tuple[bool, int, str, str]:
     return (view.status.reason in RETRYING_CREATION, -priority, view.created, view.name)
 
 
+def admitted_by_kueue(view: WorkloadView) -> bool:
+    """Kueue's queues decide when it runs: the operator's own limits neither hold it nor count it."""
+    return view.spec is not None and view.spec.queue_name is not None
+
+
 def standings(everyone: Iterable[WorkloadView], policy: Policy) -> dict[str, Admission]:
     """Where every queued workload stands, by uid, in one pass over the queue per limit ({} with no limit).
 
@@ -36,7 +42,7 @@ def standings(everyone: Iterable[WorkloadView], policy: Policy) -> dict[str, Adm
     room (limit minus active). With both limits, the tighter speaks: the first that refuses, else the global one.
     A queued workload whose cancel was requested takes no place (and has no standing).
     """
-    everyone = list(everyone)
+    everyone = [v for v in everyone if not admitted_by_kueue(v)]
     queued = sorted((v for v in everyone if v.status.state is State.QUEUED and not v.cancel_requested), key=queue_order)
     limits: list[tuple[int, Callable[[WorkloadView], str]]] = []
     if policy.max_active is not None:

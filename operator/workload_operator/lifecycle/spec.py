@@ -23,6 +23,8 @@ QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# A LocalQueue's name, carried as a label value (kueue.x-k8s.io/queue-name): a DNS label.
+QUEUE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 RESOURCE_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$"
 
 # Size limits keep objects small and the CRD's CEL rules within the API server's cost budget.
@@ -125,6 +127,10 @@ class WorkloadSpec(_Model):
     active_deadline_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with DeadlineExceeded this long after it started running. Default none.")
     preparing_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000, description="Fail with PreparingTimeout when the pod (in a gang: every pod) has not started after this long. Default none.")
     ttl_seconds_after_finished: int | None = Field(None, ge=0, le=31_536_000, description="Delete the finished Workload after this long. Default: kept.")
+    queue_name: str | None = Field(
+        None, max_length=63, pattern=QUEUE_NAME_PATTERN,
+        description="A Kueue LocalQueue in the Workload's namespace: Kueue then admits each attempt's pods, all at once "
+                    "(docs/operations.md#kueue), and the operator's own --max-active queue leaves it alone. Default: none.")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher is admitted first; ties go by creation time. Default 0.")
     cancel: bool = Field(False, description="Set true to stop the workload; refused once it is finished. Default false.")
     automount_service_account_token: bool = Field(False, description="Mount the service-account token into the pod. Default false.")

@@ -110,6 +110,7 @@ class WorkloadStatus(_Model):
     reason: Reason | None = Field(None, description="Why it is in that state (CamelCase).")
     message: Message | None = Field(None, description="Why it is in that state, for people.")
     attempts: int = Field(0, ge=0, description="Attempts started so far (a pod, or a gang of pods, each).")
+    evictions: int = Field(0, ge=0, description="Attempts that Kueue preempted or evicted: not counted against maxAttempts.")
     observed_generation: int | None = Field(None, ge=0, description="The spec generation this status was computed from.")
     conditions: list[Condition] = Field(default_factory=list, max_length=len(ConditionType))
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT, description=f"The newest {HISTORY_LIMIT} transitions, oldest first.")
