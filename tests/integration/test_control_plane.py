@@ -86,7 +86,7 @@ def test_clients_built_from_it_verify_the_server_and_warn_of_nothing(tmp_path, c
         info = Kube.from_environment().connection_info()
         assert info.insecure is False and info.ca_path and pathlib.Path(info.ca_path).read_bytes() == ca.read_bytes()
         # And control_plane's own readiness probe.
-        control_plane._wait_ready(f"{url}/readyz", "t", types.SimpleNamespace(poll=lambda: None), "test", ca)
+        control_plane.wait_ready(f"{url}/readyz", "t", types.SimpleNamespace(poll=lambda: None), "test", ca)
 
 
 def test_a_server_with_another_certificate_is_refused(tmp_path, certificates) -> None:

@@ -25,6 +25,13 @@ def test_python_starts_the_release_that_go_mod_pins():
     assert required("go.etcd.io/etcd/server/v3") == control_plane.ETCD_VERSION
 
 
+def test_python_starts_the_kueue_that_its_go_mod_pins():
+    from workload_operator.devcluster import kueue
+
+    kueue_mod = (pathlib.Path(__file__).parents[2] / "tests" / "controlplane" / "kueue" / "go.mod").read_text()
+    assert re.search(rf"^require sigs\.k8s\.io/kueue {re.escape(kueue.KUEUE_VERSION)}$", kueue_mod, flags=re.M)
+
+
 def test_every_staging_module_is_replaced_by_the_matching_release():
     # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local folders, which a
     # module download does not have: v1.X.Y's staging modules are published as v0.X.Y.

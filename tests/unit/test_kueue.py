@@ -162,3 +162,9 @@ def test_kueues_gates_and_termination_target_are_read_off_the_pod():
     held = pod(0, gated=True)
     assert held.gates == ("kueue.x-k8s.io/admission", "kueue.x-k8s.io/topology")
     assert pod(0, evicted=True).disruption == "WorkloadEvictedDueToPreempted"
+
+
+def test_scheduling_gated_is_not_a_reason_once_the_gates_are_lifted():
+    admitted = summarize_pod({"metadata": {"name": "p"}, "spec": {"schedulingGates": []}, "status": {
+        "phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}})
+    assert admitted.unscheduled == "" and pod(0, gated=True).unscheduled == "SchedulingGated"

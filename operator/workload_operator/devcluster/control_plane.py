@@ -94,7 +94,7 @@ def binaries() -> Binaries | None:
                     optional("kube-scheduler"), optional("kube-controller-manager"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -172,7 +172,7 @@ def serving_certificate(folder: pathlib.Path, hosts: tuple[str, ...] = ("127.0.0
     return paths
 
 
-def _wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], what: str,
+def wait_ready(url: str, token: str | None, process: subprocess.Popen[bytes], what: str,
                 ca: pathlib.Path | None = None, *, verify: bool = True) -> None:
     """Poll ``url`` until it answers 200. The API server is verified against ``ca``, as every client of it will be;
     ``verify=False`` only for the health port of the scheduler and controller-manager (their own self-signed
@@ -268,11 +268,11 @@ class ControlPlane:
             "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
             "clientConnection": {"kubeconfig": str(self.kubeconfig_for("system:kube-scheduler"))},
             "leaderElection": {"leaderElect": False}, "profiles": [{"schedulerName": SCHEDULER_NAME}]}))
-        port = _free_port()
+        port = free_port()
         process = self.start("kube-scheduler", [
             str(self.binaries.scheduler), "--config", str(config), "--bind-address", "127.0.0.1",
             "--secure-port", str(port), "--cert-dir", str(self.folder / "kube-scheduler")])
-        _wait_ready(f"https://127.0.0.1:{port}/healthz", None, process, "kube-scheduler", verify=False)
+        wait_ready(f"https://127.0.0.1:{port}/healthz", None, process, "kube-scheduler", verify=False)
         return process
 
     def start_controller_manager(self, controllers: tuple[str, ...] = CONTROLLERS, *, name: str = "kube-controller-manager",
@@ -281,14 +281,14 @@ class ControlPlane:
         credentials (as kubeadm runs it); ``name`` tells apart two of them (its log file)."""
         if self.binaries.controller_manager is None:
             raise FileNotFoundError("no kube-controller-manager among the control plane's binaries")
-        port = _free_port()
+        port = free_port()
         process = self.start(name, [
             str(self.binaries.controller_manager), "--kubeconfig", str(self.kubeconfig_for("system:kube-controller-manager")),
             "--controllers", ",".join(controllers), "--leader-elect=false", "--use-service-account-credentials",
             "--bind-address", "127.0.0.1", "--secure-port", str(port), "--cert-dir", str(self.folder / name),
             "--root-ca-file", str(self.ca), "--service-account-private-key-file", str(self.folder / "sa.key"),
             *(NODE_MONITOR if "node-lifecycle-controller" in controllers else ()), *options])
-        _wait_ready(f"https://127.0.0.1:{port}/healthz", None, process, name, verify=False)
+        wait_ready(f"https://127.0.0.1:{port}/healthz", None, process, name, verify=False)
         return process
 
     def stop(self) -> None:
@@ -311,13 +311,13 @@ def real_control_plane(found: Binaries, *, scheduler: bool = False, controllers:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="workload-dev-"))
     plane = ControlPlane(found, folder, "", folder / "ca.crt", {user: secrets.token_hex(16) for user in USERS})
     try:
-        client, peer, secure = _free_port(), _free_port(), _free_port()
+        client, peer, secure = free_port(), free_port(), free_port()
         etcd = plane.start("etcd", [
             str(found.etcd), "--data-dir", str(folder / "etcd"), "--name", "dev",
             "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-cluster", f"dev=http://127.0.0.1:{peer}", "--unsafe-no-fsync"])
-        _wait_ready(f"http://127.0.0.1:{client}/health", None, etcd, "etcd")
+        wait_ready(f"http://127.0.0.1:{client}/health", None, etcd, "etcd")
 
         (folder / "tokens.csv").write_text("".join(
             f'{plane.tokens[user]},{user},{user},"{",".join(groups)}"\n' for user, groups in USERS.items()))
@@ -340,7 +340,7 @@ def real_control_plane(found: Binaries, *, scheduler: bool = False, controllers:
             *([] if "serviceaccount-controller" in controllers else ["--disable-admission-plugins", "ServiceAccount"]),
         ])
         plane.server = f"https://127.0.0.1:{secure}"
-        _wait_ready(f"{plane.server}/readyz", plane.tokens["admin"], apiserver, "kube-apiserver", ca)
+        wait_ready(f"{plane.server}/readyz", plane.tokens["admin"], apiserver, "kube-apiserver", ca)
         if controllers:
             plane.start_controller_manager(controllers)
             plane.controllers = controllers

@@ -87,7 +87,9 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
     disruption = next((c for c in (conditions.get("DisruptionTarget"), conditions.get("TerminationTarget"))
                        if c and c.get("status") == "True"), {})
     scheduled = conditions.get("PodScheduled") or {}
-    unscheduled = scheduled.get("status") == "False"
+    gates = tuple(gate.get("name", "") for gate in (body.get("spec") or {}).get("schedulingGates") or [])
+    # SchedulingGated is stale once the gates are lifted (Kueue's admission): the scheduler has not looked yet.
+    unscheduled = scheduled.get("status") == "False" and (bool(gates) or scheduled.get("reason") != "SchedulingGated")
     return PodSummary(
         name=meta.get("name", ""), phase=status.get("phase") or "Pending", main=container,
         uid=meta.get("uid") or "", owner=controller_uid(body),
@@ -98,7 +100,7 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
         disruption=(disruption.get("reason") or "DisruptionTarget") if disruption.get("status") == "True" else "",
         unscheduled=(scheduled.get("reason") or "Unschedulable") if unscheduled else "",
         unscheduled_message=(scheduled.get("message") or "") if unscheduled else "",
-        gates=tuple(gate.get("name", "") for gate in (body.get("spec") or {}).get("schedulingGates") or []),
+        gates=gates,
     )
 
 
