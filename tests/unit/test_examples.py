@@ -105,3 +105,22 @@ def test_multinode_vllm():
         assert env["MASTER_ADDR"] == "worker-0.llm-405b-gang.ml.svc" and env["WORKLOAD_INDEX"] == str(index)
         assert "exec" in main["readinessProbe"]  # the template's own probe: index 1 serves no HTTP
         assert main["resources"]["limits"]["nvidia.com/gpu"] == "8"
+
+
+def test_the_kueue_example_names_its_local_queue_and_the_cluster_queue_covers_what_the_pods_request():
+    documents = [doc for doc in yaml.safe_load_all(
+        (pathlib.Path(__file__).parents[2] / "examples" / "kueue" / "train-gang.yaml").read_text()) if doc]
+    of = {doc["kind"]: doc for doc in documents}
+    workload, local, cluster = of["Workload"], of["LocalQueue"], of["ClusterQueue"]
+    spec = parse_spec(workload["spec"])
+    assert spec.queue_name == local["metadata"]["name"] and local["spec"]["clusterQueue"] == cluster["metadata"]["name"]
+    assert local["metadata"]["namespace"] == workload["metadata"]["namespace"]
+    view = WorkloadView.from_body({"metadata": {**workload["metadata"], "uid": "u-1"}, "spec": {}})
+    pod = pod_manifest(view, spec, 1, 3)
+    assert pod["metadata"]["labels"]["kueue.x-k8s.io/pod-group-name"] == "train-gang-1"
+    assert pod["metadata"]["annotations"]["kueue.x-k8s.io/pod-group-total-count"] == str(spec.replicas)
+    # Kueue refuses to admit a pod that requests a resource its ClusterQueue does not cover.
+    requested = {name for c in pod["spec"]["containers"] for name in (c.get("resources") or {}).get("requests", {})}
+    (group,) = cluster["spec"]["resourceGroups"]
+    assert requested <= set(group["coveredResources"])
+    assert {of["ResourceFlavor"]["metadata"]["name"]} == {flavor["name"] for flavor in group["flavors"]}
