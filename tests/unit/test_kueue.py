@@ -9,7 +9,7 @@ from typing import Any
 
 from workload_operator.lifecycle import State, WorkloadStatus, apply_transition
 from workload_operator.lifecycle.decide import (
-    FINALIZER, CreatePod, CreateService, DeletePod, Policy, WorkloadView, decide,
+    FINALIZER, NOTHING, CreatePod, CreateService, DeletePod, Policy, WorkloadView, decide,
 )
 from workload_operator.lifecycle.gang import pod_name
 from workload_operator.lifecycle.pods import summarize_pod
@@ -82,13 +82,9 @@ def test_the_attempts_pods_are_made_while_queued_and_it_stays_queued_waiting_for
         "WaitingForAdmission", "waiting for admission by Kueue in LocalQueue gpus; 4 pods created: train-1-0 … train-1-3")
 
 
-def test_while_kueue_holds_the_pods_it_says_so_and_goes_nowhere():
+def test_while_kueue_holds_the_pods_it_goes_nowhere_and_writes_nothing():
     waiting = view(["queued"], reason="WaitingForAdmission", attempts=1)
-    decision = decide(waiting, gang(gated=True), NOW)
-    assert decision.actions == ()
-    assert decision.status is not None and decision.status.state is State.QUEUED
-    assert decision.status.message == ("waiting for admission by Kueue in LocalQueue gpus "
-                                       "(Scheduling is blocked due to non-empty scheduling gates)")
+    assert decide(waiting, gang(gated=True), NOW) == decide(waiting, [pod(0, gated=True), *gang()[1:]], NOW) == NOTHING
 
 
 def test_admission_moves_it_to_preparing_where_the_timeout_starts():

@@ -479,10 +479,10 @@ def _held_by_kueue(step: _Step) -> Decision:
         if gang.members:        # group it has finished)
             return step.wait_for_deletes(gang.members.values())
         return _next_attempt_when_due(step)
-    held = [pod for pod in gang.members.values() if held_by_kueue(pod)]
-    if held:
-        said = next((p.unscheduled_message for p in held if p.unscheduled_message), "")
-        return step.note(WAITING_FOR_ADMISSION, _waiting_in(queue, f" ({said})" if said else ""))
+    if any(held_by_kueue(pod) for pod in gang.members.values()):
+        # Said when the pods were made. Kueue tells why it waits on its own Workload, not on the pods (their
+        # PodScheduled condition only says that they are gated): `kubectl describe workloads.kueue.x-k8s.io`.
+        return NOTHING
     return step.move(State.PREPARING, "Admitted", f"admitted by Kueue (LocalQueue {queue})")
 
 
