@@ -20,6 +20,7 @@ def test_dev_on_the_real_control_plane_drives_every_example_to_its_final_state()
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^starting etcd, kube-apiserver and kube-controller-manager from ", result.stdout, flags=re.M), \
         result.stdout
+    assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+/$", result.stdout, flags=re.M), result.stdout
     states = rows(result.stdout)
     assert {name: seen[-1] for name, seen in states.items()} == FINAL, result.stdout
     assert result.stdout.rstrip().endswith("stopped; nothing left running")

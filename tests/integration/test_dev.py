@@ -1,6 +1,7 @@
 """`workload-operator dev`, the README's main command, as a user runs it: a subprocess on the emulated API."""
 
 import asyncio
+import json
 import logging
 import os
 import pathlib
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 import yaml
@@ -193,3 +195,21 @@ async def test_kopf_streams_closed_as_the_loop_shuts_down_are_not_reported_as_er
         await other.aclose()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "other_stream" in errors[0]
+
+
+def test_dev_serves_the_dashboard_with_the_examples(tmp_path):
+    process, errors = start(tmp_path)
+    seen: list[str] = []
+    url = read_until(process.stdout, seen, "dashboard: ").split("dashboard: ")[1].strip()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+    read_until(process.stdout, seen, " running ")  # the examples are applied
+    with urllib.request.urlopen(url + "api/list", timeout=10) as stream:  # noqa: S310 (loopback)
+        assert stream.readline() == b"event: snapshot\n"
+        snapshot = json.loads(stream.readline().removeprefix(b"data: "))
+    assert {row["name"] for row in snapshot["workloads"]} == set(FINAL)
+    with urllib.request.urlopen(url, timeout=10) as page:  # noqa: S310
+        assert b'src="/static/app.js"' in page.read()
+    folder = announced_folder(seen)
+    process.send_signal(signal.SIGINT)
+    seen.append(process.stdout.read())
+    assert_stopped_cleanly(process, folder, errors)
