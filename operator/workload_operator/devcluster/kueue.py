@@ -82,9 +82,13 @@ def running_kueue(plane: control_plane.ControlPlane) -> Iterator[None]:
     work = plane.folder / "kueue"
     work.mkdir(exist_ok=True)
     ca, certificate, key = control_plane.serving_certificate(work)
-    METRICS_CERTS.mkdir(parents=True, exist_ok=True)
-    for source in (certificate, key):
-        (METRICS_CERTS / source.name).write_bytes(source.read_bytes())
+    try:
+        METRICS_CERTS.mkdir(parents=True, exist_ok=True)
+        for source in (certificate, key):
+            (METRICS_CERTS / source.name).write_bytes(source.read_bytes())
+    except PermissionError:
+        raise PermissionError(f"Kueue {KUEUE_VERSION} reads its metrics certificate from {METRICS_CERTS}, whatever "
+                              "its configuration says: run as root, or make that folder writable") from None
     client = plane.client()
     extensions = kubernetes.client.ApiextensionsV1Api(client)
     for path in sorted((folder / "crds").glob("*.yaml")):
