@@ -261,7 +261,8 @@ class _Http:
                                       timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
                                       server_hostname=self.config.tls_server_name or None) as response:
             if response.status >= 400:
-                self._credentials_at = None if response.status == 401 else self._credentials_at
+                if response.status == 401:  # read the credentials again before the next try
+                    self._credentials_at = None
                 raise ApiException(status=response.status, reason=response.reason,
                                    body=(await response.read()).decode("utf-8", "replace"))
             pending = b""

@@ -8,7 +8,6 @@ asked, queue positions included, so that the pages are sent only differences.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -52,13 +51,6 @@ def row_of(body: Mapping[str, Any]) -> dict[str, Any]:
         "transitions": _int(status.get("transitions")), "created": meta.get("creationTimestamp"),
         "deleting": bool(meta.get("deletionTimestamp")), "queuePosition": None,
     }
-
-
-def _time(stamp: Any) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def timeline(history: Iterable[Mapping[str, Any]], attempts: int) -> list[dict[str, Any]]:

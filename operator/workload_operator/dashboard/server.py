@@ -74,16 +74,19 @@ class Dashboard:
 
     # --- the watches ---------------------------------------------------------------------------
 
-    def _collections(self) -> list[tuple[str, str, dict[str, str], Callable[..., None], Callable[..., None]]]:
-        """(what, path, selectors, on_event, on_listed) for each watch."""
+    def _collections(self) -> list[tuple[str, str | None, str, dict[str, str], Callable[..., None],
+                                          Callable[..., None]]]:
+        """(what, namespace, path, selectors, on_event, on_listed) for each watch."""
         found = []
+        board = self.board
         for namespace in self.namespaces or [None]:
             scope = f"/namespaces/{namespace}" if namespace else ""
-            board = self.board
             found += [
-                ("Workloads", f"/apis/{GROUP}/{VERSION}{scope}/{PLURAL}", {}, board.workload, board.workloads_listed),
-                ("pods", f"/api/v1{scope}/pods", {"label_selector": POD_SELECTOR}, board.pod, board.pods_listed),
-                ("Events", f"/api/v1{scope}/events", {"field_selector": "involvedObject.kind=Workload"},
+                ("Workloads", namespace, f"/apis/{GROUP}/{VERSION}{scope}/{PLURAL}", {}, board.workload,
+                 board.workloads_listed),
+                ("pods", namespace, f"/api/v1{scope}/pods", {"label_selector": POD_SELECTOR}, board.pod,
+                 board.pods_listed),
+                ("Events", namespace, f"/api/v1{scope}/events", {"field_selector": "involvedObject.kind=Workload"},
                  board.event, board.events_listed),
             ]
         return found
@@ -93,9 +96,8 @@ class Dashboard:
         collections = self._collections()
         listed: set[str] = set()
 
-        async def follow(what: str, path: str, selectors: dict[str, str], on_event: Callable[..., None],
-                         on_listed: Callable[..., None]) -> None:
-            namespace = path.split("/namespaces/")[1].split("/")[0] if "/namespaces/" in path else None
+        async def follow(what: str, namespace: str | None, path: str, selectors: dict[str, str],
+                         on_event: Callable[..., None], on_listed: Callable[..., None]) -> None:
             try:
                 async for kind, data in list_and_watch(self.kube.http, path, **selectors):
                     if kind == "LISTED":

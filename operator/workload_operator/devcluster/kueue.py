@@ -104,22 +104,20 @@ def running_kueue(plane: control_plane.ControlPlane) -> Iterator[None]:
     process = plane.start("kueue", [str(folder / "kueue"), "--config", str(config),
                                     "--kubeconfig", str(plane.kubeconfig)])
     admission = kubernetes.client.AdmissionregistrationV1Api(client)
+    calls = {"MutatingWebhookConfiguration": (admission.create_mutating_webhook_configuration,
+                                              admission.delete_mutating_webhook_configuration),
+             "ValidatingWebhookConfiguration": (admission.create_validating_webhook_configuration,
+                                                admission.delete_validating_webhook_configuration)}
     configurations = _webhooks(folder, f"https://127.0.0.1:{webhook_port}", ca.read_bytes())
     try:
         control_plane.wait_ready(f"http://127.0.0.1:{health_port}/readyz", None, process, "kueue")
         for configuration in configurations:
-            create = (admission.create_mutating_webhook_configuration
-                      if configuration["kind"] == "MutatingWebhookConfiguration"
-                      else admission.create_validating_webhook_configuration)
-            create(configuration)
+            calls[configuration["kind"]][0](configuration)
         yield
     finally:
         for configuration in configurations:
-            delete = (admission.delete_mutating_webhook_configuration
-                      if configuration["kind"] == "MutatingWebhookConfiguration"
-                      else admission.delete_validating_webhook_configuration)
             with contextlib.suppress(ApiException):
-                delete(configuration["metadata"]["name"])
+                calls[configuration["kind"]][1](configuration["metadata"]["name"])
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
