@@ -86,6 +86,16 @@ async def _finished(cluster: Cluster, name: str) -> dict[str, Any] | None:
     return workload if workload and (workload.get("status") or {}).get("state") in FINAL else None
 
 
+async def _where(cluster: Cluster, name: str) -> str:
+    status = ((await cluster.workload(name)) or {}).get("status") or {}
+    listing = await cluster._call(cluster.core.list_namespaced_pod, cluster.namespace)
+    pods = [{"name": pod["metadata"]["name"], "phase": pod.get("status", {}).get("phase"),
+             "nodeName": pod["spec"].get("nodeName"), **{k: pod["metadata"][k] for k in (
+                 "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers") if k in pod["metadata"]}}
+            for pod in listing["items"] if pod["metadata"]["name"].startswith(f"{name}-")]
+    return f"status: {status}; pods: {pods}"
+
+
 class Quiet(Protocol):
     """Checks, where the tier can see every request, that nobody reconciles while nobody leads."""
 
@@ -150,7 +160,10 @@ async def failover(cluster: Cluster, zygote: Zygote, seed: int, quiet: Quiet | N
             for name in (f"svc-{round_}", f"long-{round_}"):
                 await cluster.patch_spec(name, cancel=True)
         for name, state in expected.items():
-            workload = await wait_for(lambda: _finished(cluster, name), f"{name} to finish", timeout=60)
+            try:
+                workload = await wait_for(lambda: _finished(cluster, name), f"{name} to finish", timeout=60)
+            except AssertionError as exc:  # say where it stopped, and with which pods
+                raise AssertionError(f"{exc}; {await _where(cluster, name)}") from None
             if state == "stopped":
                 served = any(entry["to"] == "serving" for entry in workload["status"]["history"])
                 state = "completed" if served else "cancelled"

@@ -8,10 +8,11 @@ import pytest
 from tests.unit.test_decide import NOW, RUNNING, exited, view
 from workload_operator.lifecycle import State
 from workload_operator.lifecycle.decide import (
-    CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, RemoveFinalizer, creation_failed, decide,
+    CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, Policy, RemoveFinalizer, creation_failed,
+    decide,
 )
 from workload_operator.lifecycle.gang import attempt_pod_names, pod_name, summarize_pods
-from workload_operator.lifecycle.pods import summarize_pod
+from workload_operator.lifecycle.pods import PodSummary, summarize_pod
 
 GANG = {"replicas": 4}
 READY = [{"type": "Ready", "status": "True"}]
@@ -260,13 +261,26 @@ def test_a_lone_pod_deleted_by_someone_else_while_preparing_is_waited_for_withou
     assert recreated.actions == (CreatePod(2, 0),)
 
 
-def test_a_pod_deleted_with_grace_0_already_is_never_forced_again():
-    # Written so by the API server just before it removes the pod; if the watch has not shown it gone a minute
-    # later, a forced delete would add nothing.
-    long_ago = (NOW - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    meta = {"name": "train-1", "uid": "p", "deletionTimestamp": long_ago}
+def test_a_pod_deleted_with_grace_0_is_deleted_again_only_when_left_half_deleted():
+    # The API server writes deletionTimestamp and grace 0 even for a pod it removes at once; a pod still there a
+    # margin later with no finalizer was left half-deleted (its deleter gone mid-request), and only a DELETE ends it.
+    policy = Policy(force_delete_after=30)
+    just_now, long_ago = (NOW - datetime.timedelta(seconds=s) for s in (1, 60))
     stopping = view("running", spec={"cancel": True})
-    forced = decide(stopping, (summarize_pod({"metadata": {**meta, "deletionGracePeriodSeconds": 0}}),), NOW)
-    assert not [a for a in forced.actions if isinstance(a, DeletePod)] and forced.recheck_at is None
-    graceful = decide(stopping, (summarize_pod({"metadata": {**meta, "deletionGracePeriodSeconds": 30}}),), NOW)
-    assert DeletePod("train-1", "p", force=True) in graceful.actions  # a graceful deletion overdue: forced
+
+    def pod(deleted_at: datetime.datetime, **meta: object) -> PodSummary:
+        return summarize_pod({"metadata": {"name": "train-1", "uid": "p", **meta,
+                                           "deletionTimestamp": deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ")}})
+
+    removed_at_once = decide(stopping, (pod(just_now, deletionGracePeriodSeconds=0),), NOW, policy=policy)
+    assert removed_at_once.actions == () and removed_at_once.recheck_at == just_now + datetime.timedelta(seconds=31)
+    half_deleted = decide(stopping, (pod(long_ago, deletionGracePeriodSeconds=0),), NOW, policy=policy)
+    assert half_deleted.actions == (DeletePod("train-1", "p", force=True),) and half_deleted.status is None
+    held = decide(stopping, (pod(long_ago, deletionGracePeriodSeconds=0, finalizers=["example.com/keep"]),), NOW,
+                  policy=policy)
+    assert held.actions == () and held.recheck_at is None  # its finalizer's owner lets go; its event comes then
+    stopping_server = decide(view("stopping", spec={"type": "service", "port": 8000}),
+                             (pod(long_ago, deletionGracePeriodSeconds=0),), NOW, policy=policy)
+    assert stopping_server.actions == (DeletePod("train-1", "p", force=True),) and stopping_server.status is None
+    graceful = decide(stopping, (pod(long_ago, deletionGracePeriodSeconds=30),), NOW, policy=policy)
+    assert graceful.actions == (DeletePod("train-1", "p", force=True),)  # a graceful deletion overdue: forced

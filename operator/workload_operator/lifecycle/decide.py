@@ -307,11 +307,19 @@ class _Step:
         return self.delete(self.gang.pods)
 
     def force_due(self, pod: PodSummary) -> datetime.datetime | None:
-        """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin; never for a
-        pod deleted with grace 0 already (a real API server writes that even for a pod it removes at once)."""
-        if not pod.deleting or pod.deletion_due is None or pod.forced:
+        """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin.
+
+        A pod deleted with grace 0 already is due again only if it is still there a margin later with no finalizer
+        to hold it. The API server deletes in two steps (it writes deletionTimestamp and the grace period, then
+        removes the object); a client gone between them, such as a leader killed mid-request, leaves the pod
+        half-deleted, and only another DELETE completes it (a kubelet or the pod garbage collector would; neither
+        may run). A pod removed at once also shows grace 0 until the watch shows it gone: the margin, counted from
+        the end of the second deletionTimestamp names (it is written to the second), keeps that from a second DELETE.
+        """
+        if not pod.deleting or pod.deletion_due is None or (pod.forced and pod.finalizers):
             return None
-        return pod.deletion_due + datetime.timedelta(seconds=self.policy.force_delete_after)
+        written_to_the_second = 1 if pod.forced else 0
+        return pod.deletion_due + datetime.timedelta(seconds=self.policy.force_delete_after + written_to_the_second)
 
     def overdue(self, pod: PodSummary) -> bool:
         """The pod should be gone by now: its kubelet has not confirmed the deletion (a lost node never will)."""
@@ -319,8 +327,8 @@ class _Step:
         return due is not None and self.now >= due
 
     def next_force_due(self, pods: Iterable[PodSummary] | None = None) -> datetime.datetime | None:
-        """When to look again at pods going away (by default all): the next one's force due time, or, once all
-        are forced, one margin later (a pod with someone else's finalizer outlives even a delete with grace 0)."""
+        """When to look again at pods going away (by default all): the next one's force due time, or, once every
+        due time has passed (their deletes go now), one margin later."""
         dues = [due for p in (self.gang.pods if pods is None else pods) if (due := self.force_due(p)) is not None]
         if not dues:
             return None
@@ -635,7 +643,8 @@ def _stopping(step: _Step) -> Decision:
         if (failure := failure_of(pod)) is not None:
             return step.move(State.FAILED, failure[0], about(gang.size, pod.name, failure[1]),
                              *step.delete(gang.members.values()), run=run_info(pod))
-    if overdue := [p for p in running if step.overdue(p)]:  # nothing will confirm that they stopped: say so
+    # Nothing will confirm that they stopped: say so. (One deleted with grace 0 already is only deleted again.)
+    if overdue := [p for p in running if step.overdue(p) and not p.forced]:
         pod = overdue[0]
         assert pod.deletion_due is not None
         grace = f"{pod.deletion_due:%H:%M:%S} UTC + {step.policy.force_delete_after:g}s"
@@ -643,7 +652,7 @@ def _stopping(step: _Step) -> Decision:
                          f"pod {pod.name} did not stop by {grace} (its node may be gone); deleted with grace 0",
                          *(DeletePod(p.name, p.uid, force=True) for p in overdue))
     # Ask every pod still running to stop (the transition here was written first: this is the state's own work).
-    return _later(Decision(actions=step.delete(p for p in running if not p.deleting)), step.next_force_due(running))
+    return _later(Decision(actions=step.delete(running)), step.next_force_due(running))
 
 
 _STEPS = {

@@ -42,8 +42,10 @@ class PodSummary:
     # grace period); only the kubelet's confirmation removes it before or after: a lost node never confirms.
     deletion_due: datetime.datetime | None = None
     # Deleted with a grace period of 0 already (deletionGracePeriodSeconds: 0): gone as soon as no finalizer holds
-    # it. A forced delete can add nothing: the watch has not shown it gone yet, or someone else's finalizer holds it.
+    # it. The watch may not have shown it gone yet; or someone else's finalizer holds it; or the API server's delete
+    # stopped half-way (see decide's force_due).
     forced: bool = False
+    finalizers: bool = False     # someone's finalizer holds it until they let go, whatever a delete says
     ready: bool | None = False   # the pod's Ready condition; None when Unknown (its node stopped reporting)
     disruption: str = ""         # the reason of a DisruptionTarget=True condition (preemption, eviction, taint…)
     unscheduled: str = ""        # the reason of a PodScheduled=False condition (Unschedulable, SchedulingGated)
@@ -96,6 +98,7 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary:
         reason=status.get("reason") or "", message=status.get("message") or "",
         deleting=bool(meta.get("deletionTimestamp")), deletion_due=_time(meta.get("deletionTimestamp")),
         forced=bool(meta.get("deletionTimestamp")) and meta.get("deletionGracePeriodSeconds") == 0,
+        finalizers=bool(meta.get("finalizers")),
         ready=None if ready_status == "Unknown" else ready_status == "True",
         disruption=(disruption.get("reason") or "DisruptionTarget") if disruption.get("status") == "True" else "",
         unscheduled=(scheduled.get("reason") or "Unschedulable") if unscheduled else "",
