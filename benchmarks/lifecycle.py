@@ -1,4 +1,4 @@
-"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--replicas 8] [--kubeconfig PATH | --real]
+"""python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--replicas 8] [--kubeconfig PATH | --real] [--profile DIR]
                                 [--modes batch,service,worker-loss,gang,kopf-floor,watch-floor,job-controller]
 
 Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
@@ -522,7 +522,7 @@ async def clean_up(driver: Driver, size: int, unrelated: int, as_operator: bool 
     await driver.call("DELETE", f"{driver.base}/api/v1/namespaces/{driver.namespace}")
 
 
-async def stop(operator: subprocess.Popen[bytes], grace: float = 30) -> float:
+async def stop(operator: subprocess.Popen[bytes] | Profiled, grace: float = 30) -> float:
     """SIGTERM, and SIGKILL after ``grace`` seconds (as the kubelet does); returns the seconds it took to exit.
     Waited for in a thread: the emulated API that the operator says goodbye to runs in this loop."""
     started = time.perf_counter()
@@ -536,10 +536,42 @@ async def stop(operator: subprocess.Popen[bytes], grace: float = 30) -> float:
     return time.perf_counter() - started
 
 
+class Profiled:
+    """The operator started under ``py-spy record`` (it samples the thread holding the GIL, 100 times a second,
+    without pausing it, and writes collapsed stacks when the operator exits), standing in for the operator's own Popen: ``pid`` is the
+    operator's, and signals go to the operator, not to py-spy. (py-spy cannot attach to a running process on a
+    machine without CAP_SYS_PTRACE, as here; it can always trace its own child.)"""
+
+    def __init__(self, command: list[str], output: pathlib.Path, **popen: Any) -> None:
+        self.spy = subprocess.Popen([str(pathlib.Path(sys.executable).with_name("py-spy")), "record", "--gil", "--nonblocking",
+                                     "--rate", "100", "--format", "raw", "--output", str(output), "--", *command],
+                                    **popen)
+        deadline = time.monotonic() + 30
+        while not (children := pathlib.Path(f"/proc/{self.spy.pid}/task/{self.spy.pid}/children").read_text().split()):
+            if self.spy.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"py-spy did not start the operator (is it installed? `pip install py-spy`)")
+            time.sleep(0.01)
+        self.pid = int(children[0])
+
+    def terminate(self) -> None:
+        os.kill(self.pid, 15)
+
+    def kill(self) -> None:
+        os.kill(self.pid, 9)
+
+    def poll(self) -> int | None:
+        return self.spy.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.spy.wait(timeout)  # py-spy ends once the operator has, its profile written
+
+
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
-                  one_at_a_time: bool = False, baseline: pathlib.Path | None = None, replicas: int = 8) -> Run:
+                  one_at_a_time: bool = False, baseline: pathlib.Path | None = None, replicas: int = 8,
+                  profile: pathlib.Path | None = None) -> Run:
     """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead;
-    ``replicas``: the pods of each gang (gang mode only)."""
+    ``replicas``: the pods of each gang (gang mode only); ``profile``: a folder for py-spy's profiles of the
+    operator, one of the run and one of the restart."""
     replicas = replicas if mode == "gang" else 1
     run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time, replicas=replicas,
               baseline=baseline is not None)
@@ -562,7 +594,11 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
         if baseline is not None:  # ahead of the installed package on the operator's sys.path
             environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
 
-        def start_operator() -> subprocess.Popen[bytes]:
+        starts = 0
+
+        def start_operator() -> subprocess.Popen[bytes] | Profiled:
+            nonlocal starts
+            starts += 1
             if mode == JOB_CONTROLLER:  # Kubernetes' own, as its own process and identity, on the same server
                 assert api.plane is not None
                 # No client-side rate limit (kube-controller-manager's default is 20 requests/s): the operator has
@@ -572,12 +608,13 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             command = ["-m", "benchmarks.kopf_floor", "--namespace", namespace, *FLOORS[mode]] if mode in FLOORS else [
                 "-m", "workload_operator", "run", "--namespace", namespace, "--liveness", "off", "--metrics-port", "0",
                 "--backoff", "0", "--no-leader-elect"]  # one replica: its own cost only
+            popen: dict[str, Any] = {"env": {**environment, "KUBECONFIG": str(api.kubeconfig)},
+                                     "stdout": subprocess.DEVNULL}
             with log.open("ab") as stderr:
-                return subprocess.Popen(
-                    [sys.executable, *command],
-                    env={**environment, "KUBECONFIG": str(api.kubeconfig)},
-                    stdout=subprocess.DEVNULL, stderr=stderr,
-                )
+                if profile is not None:
+                    name = f"{mode}-{run.label.replace(' ', '-')}{'-restart' if starts > 1 else ''}.txt"
+                    return Profiled([sys.executable, *command], profile / name, stderr=stderr, **popen)
+                return subprocess.Popen([sys.executable, *command], stderr=stderr, **popen)
 
         operator = start_operator()
         exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
@@ -755,7 +792,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
             async with api_for(args.kubeconfig, real=args.real) as api:
                 description = api.description
                 runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline,
-                                          args.replicas))
+                                          args.replicas, None if mode == JOB_CONTROLLER else args.profile))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -797,6 +834,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="also run each row with the operator package in DIR (another version's, e.g. from "
                              "`git archive REV operator | tar -x -C /tmp/base`: DIR=/tmp/base/operator), just before "
                              "this checkout's: a comparison measured side by side")
+    parser.add_argument("--profile", type=pathlib.Path, metavar="DIR",
+                        help="run the operator (or floor) under py-spy and write its profiles into DIR, one per run "
+                             "and one per restart (`python -m benchmarks.profile FILE` summarizes one)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take (default %(default)s)")
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):
@@ -807,6 +847,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--real starts a control plane of its own: leave out --kubeconfig")
     if not 2 <= args.replicas <= 256:
         parser.error(f"--replicas {args.replicas}: a gang has 2 to 256 pods")
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     runs, failures = asyncio.run(bench(args))
     if runs:
         print(table(runs))

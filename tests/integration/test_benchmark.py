@@ -17,6 +17,7 @@ import aiohttp.web
 import kubernetes
 import pytest
 
+from benchmarks import profile
 from benchmarks.apis import CountingProxy, emulated_api, proxied_api
 from benchmarks.lifecycle import FLOORS, JOB_CONTROLLER, PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
@@ -85,6 +86,27 @@ async def test_the_floors_see_the_operators_writes_and_send_nothing(mode):
     assert run.status_writes == 0 and not run.others and run.restart_writes == 0
     assert {PLURAL, "pods"} <= watched  # kopf also watches namespaces
     assert not run.latencies and run.peak_rss_mb > 0  # no reaction to time (3 lifecycles' CPU may be 0 clock ticks)
+
+
+async def test_a_profiled_run_measures_the_operator_under_py_spy_and_keeps_its_profiles(tmp_path):
+    """`--profile DIR`: the figures are the operator's own process's (not py-spy's), and each profile, of the run
+    and of the restart, holds the operator's stacks as `python -m benchmarks.profile` reads them."""
+    async with emulated_api() as api:
+        run = await one_run(api, "batch", SIZE, unrelated=0, timeout=60, profile=tmp_path)
+
+    assert run.status_writes == run.transitions and run.restart_writes == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-3-at-once-restart.txt", "batch-3-at-once.txt"]
+    samples = profile.read(tmp_path / "batch-3-at-once.txt")
+    assert any(any(frame.startswith("process_resource_event (") for frame in frames) for frames, _ in samples)
+    text = profile.summary(samples, top=500)
+    assert " process_resource_event (reactor/processing.py)" in text and "innermost (self):" in text
+
+
+def test_the_profile_summary_counts_a_recursive_function_once_per_sample(tmp_path):
+    (tmp_path / "p.txt").write_text("main (a/b.py:1);f (a/c.py:2);f (a/c.py:3) 3\nmain (a/b.py:1);g (a/d.py:4) 1\n")
+    lines = profile.summary(profile.read(tmp_path / "p.txt"), top=3).splitlines()
+    assert lines[:4] == ["4 samples", "on the stack:", " 100.0%  main (a/b.py)", "  75.0%  f (a/c.py)"]
+    assert lines[-2:] == ["  75.0%  f (a/c.py)", "  25.0%  g (a/d.py)"]
 
 
 async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(kube_api: KubeAPIServer, kubeconfig):
