@@ -31,6 +31,7 @@ from workload_operator import GROUP, PLURAL, VERSION, metrics
 from workload_operator.held import held
 from workload_operator.kopf_dispatch import build_handler_kwargs_once
 from workload_operator.kopf_startup import wake_index_waiters_once
+from workload_operator.kopf_transform import drop_managed_fields_on_arrival
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
@@ -48,6 +49,7 @@ from workload_operator.manifests import (
 
 wake_index_waiters_once()  # a restart with N objects listed costs N wake-ups, not N² (see kopf_startup.py)
 build_handler_kwargs_once()  # a watch event's handler arguments built once, not four times (see kopf_dispatch.py)
+drop_managed_fields_on_arrival()  # bodies held without what nobody here reads (see kopf_transform.py)
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
 MAX_STEPS = 20
