@@ -43,7 +43,7 @@ def kueue_crd(kubeconfig: pathlib.Path):
             raise
     control_plane.wait_served(api.api_client, KUEUE_CRD)
     yield
-    api.delete_custom_resource_definition(KUEUE_CRD["metadata"]["name"])
+    control_plane.delete_crd(api.api_client, KUEUE_CRD["metadata"]["name"])  # gone before Kueue's own is installed
 
 
 async def kubectl(kubeconfig: pathlib.Path, cache: pathlib.Path, *args: str) -> tuple[int, str, str]:

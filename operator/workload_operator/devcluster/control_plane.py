@@ -387,6 +387,47 @@ def install_crd(api_client: kubernetes.client.ApiClient, *, replace: bool = Fals
     wait_served(api_client, manifest)
 
 
+def put_crd(api_client: kubernetes.client.ApiClient, manifest: dict[str, Any]) -> None:
+    """Make the CRD of that name this one: created, or replaced if another is there, or created again once one
+    being deleted is gone (a create then answers 409, and the one being deleted would vanish after it); then wait
+    until the server serves it."""
+    api = kubernetes.client.ApiextensionsV1Api(api_client)
+    name, deadline = manifest["metadata"]["name"], time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            current = api.read_custom_resource_definition(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            api.create_custom_resource_definition(manifest)
+            break
+        if current.metadata.deletion_timestamp is None:
+            api.replace_custom_resource_definition(
+                name, {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": current.metadata.resource_version}})
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the CRD {name} was still being deleted after {READY_TIMEOUT:.0f} s")
+        time.sleep(0.2)
+    wait_served(api_client, manifest)
+
+
+def delete_crd(api_client: kubernetes.client.ApiClient, name: str) -> None:
+    """Delete the CRD of that name and wait until it is gone (its objects go first)."""
+    api = kubernetes.client.ApiextensionsV1Api(api_client)
+    deadline = time.monotonic() + READY_TIMEOUT
+    with contextlib.suppress(ApiException):
+        api.delete_custom_resource_definition(name)
+    while time.monotonic() < deadline:
+        try:
+            api.read_custom_resource_definition(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(0.2)
+    raise RuntimeError(f"the CRD {name} was not gone within {READY_TIMEOUT:.0f} s")
+
+
 def wait_served(api_client: kubernetes.client.ApiClient, crd_manifest: dict[str, Any]) -> None:
     """Until the API server serves the CRD's resource: Established, and its storage ready (before that a list is
     answered 404, then 429 "storage is (re)initializing")."""

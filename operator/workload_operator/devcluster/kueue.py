@@ -90,12 +90,8 @@ def running_kueue(plane: control_plane.ControlPlane) -> Iterator[None]:
         raise PermissionError(f"Kueue {KUEUE_VERSION} reads its metrics certificate from {METRICS_CERTS}, whatever "
                               "its configuration says: run as root, or make that folder writable") from None
     client = plane.client()
-    extensions = kubernetes.client.ApiextensionsV1Api(client)
-    for path in sorted((folder / "crds").glob("*.yaml")):
-        manifest = yaml.safe_load(path.read_text())
-        with contextlib.suppress(ApiException):  # there already (another run of the same control plane)
-            extensions.create_custom_resource_definition(manifest)
-        control_plane.wait_served(client, manifest)
+    for path in sorted((folder / "crds").glob("*.yaml")):  # Kueue's own, whatever another run left of that name
+        control_plane.put_crd(client, yaml.safe_load(path.read_text()))
     with contextlib.suppress(ApiException):
         kubernetes.client.CoreV1Api(client).create_namespace({"metadata": {"name": "kueue-system"}})
     webhook_port, health_port = control_plane.free_port(), control_plane.free_port()
