@@ -48,6 +48,7 @@ import json
 import os
 import pathlib
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -537,27 +538,28 @@ async def stop(operator: subprocess.Popen[bytes] | Profiled, grace: float = 30) 
 
 
 class Profiled:
-    """The operator started under ``py-spy record`` (it samples the thread holding the GIL, 100 times a second,
-    without pausing it, and writes collapsed stacks when the operator exits), standing in for the operator's own Popen: ``pid`` is the
-    operator's, and signals go to the operator, not to py-spy. (py-spy cannot attach to a running process on a
-    machine without CAP_SYS_PTRACE, as here; it can always trace its own child.)"""
+    """The operator started under ``py-spy record`` (it samples the thread holding the GIL 100 times a second,
+    without pausing it, and writes collapsed stacks when the operator exits), in place of the operator's own
+    Popen: ``pid`` is the operator's, and signals go to the operator, not to py-spy. (py-spy cannot attach to a
+    running process on a machine without CAP_SYS_PTRACE, as here; it can always trace its own child.)"""
 
     def __init__(self, command: list[str], output: pathlib.Path, **popen: Any) -> None:
-        self.spy = subprocess.Popen([str(pathlib.Path(sys.executable).with_name("py-spy")), "record", "--gil", "--nonblocking",
-                                     "--rate", "100", "--format", "raw", "--output", str(output), "--", *command],
-                                    **popen)
+        spy = pathlib.Path(sys.executable).with_name("py-spy")
+        self.spy = subprocess.Popen([str(spy), "record", "--gil", "--nonblocking", "--rate", "100", "--format", "raw",
+                                     "--output", str(output), "--", *command], **popen)
+        children = pathlib.Path(f"/proc/{self.spy.pid}/task/{self.spy.pid}/children")
         deadline = time.monotonic() + 30
-        while not (children := pathlib.Path(f"/proc/{self.spy.pid}/task/{self.spy.pid}/children").read_text().split()):
+        while not (pids := children.read_text().split()):
             if self.spy.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"py-spy did not start the operator (is it installed? `pip install py-spy`)")
+                raise RuntimeError("py-spy did not start the operator (is it installed? `pip install py-spy`)")
             time.sleep(0.01)
-        self.pid = int(children[0])
+        self.pid = int(pids[0])
 
     def terminate(self) -> None:
-        os.kill(self.pid, 15)
+        os.kill(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        os.kill(self.pid, 9)
+        os.kill(self.pid, signal.SIGKILL)
 
     def poll(self) -> int | None:
         return self.spy.poll()
