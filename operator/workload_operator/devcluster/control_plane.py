@@ -429,15 +429,20 @@ def delete_crd(api_client: kubernetes.client.ApiClient, name: str) -> None:
 
 
 def wait_served(api_client: kubernetes.client.ApiClient, crd_manifest: dict[str, Any]) -> None:
-    """Until the API server serves the CRD's resource: Established, and its storage ready (before that a list is
-    answered 404, then 429 "storage is (re)initializing")."""
+    """Until the API server serves the CRD's resource in every version it names: Established, its storage ready
+    (before that a list is answered 404, then 429 "storage is (re)initializing"), and in discovery, which the
+    server updates a moment later (a controller that looks its kinds up there at start, as Kueue does, fails
+    with "no matches for kind" until then)."""
     spec = crd_manifest["spec"]
+    versions = [v["name"] for v in spec["versions"] if v.get("served", True)]
     custom = kubernetes.client.CustomObjectsApi(api_client)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         try:
-            custom.list_cluster_custom_object(spec["group"], spec["versions"][0]["name"], spec["names"]["plural"], limit=1)
-            return
+            custom.list_cluster_custom_object(spec["group"], versions[0], spec["names"]["plural"], limit=1)
+            if all(any(r.name == spec["names"]["plural"] for r in custom.get_api_resources(spec["group"], v).resources)
+                   for v in versions):
+                return
         except ApiException as exc:
             if exc.status not in (404, 429):
                 raise
