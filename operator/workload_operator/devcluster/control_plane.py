@@ -369,63 +369,62 @@ def grant(api_client: kubernetes.client.ApiClient, cluster_role: dict[str, Any],
 
 
 def install_crd(api_client: kubernetes.client.ApiClient, *, replace: bool = False) -> None:
-    """Create the generated Workload CRD if the server has none (with ``replace``, update it to the generated
-    one as well) and wait until the server serves it (Established)."""
-    api = kubernetes.client.ApiextensionsV1Api(api_client)
+    """Create the generated Workload CRD if the server has none (with ``replace``, make it the generated one in
+    any case: see ``put_crd``) and wait until the server serves it."""
     manifest = yaml.safe_load(crd.render())
-    name = manifest["metadata"]["name"]
+    if replace:
+        put_crd(api_client, manifest)
+        return
     try:
-        current = api.read_custom_resource_definition(name)
+        kubernetes.client.ApiextensionsV1Api(api_client).create_custom_resource_definition(manifest)
     except ApiException as exc:
-        if exc.status != 404:
+        if exc.status != 409:
             raise
-        api.create_custom_resource_definition(manifest)
-    else:
-        if replace:
-            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
-            api.replace_custom_resource_definition(name, manifest)
     wait_served(api_client, manifest)
 
 
 def put_crd(api_client: kubernetes.client.ApiClient, manifest: dict[str, Any]) -> None:
-    """Make the CRD of that name this one: created, or replaced if another is there, or created again once one
-    being deleted is gone (a create then answers 409, and the one being deleted would vanish after it); then wait
-    until the server serves it."""
+    """Make the CRD of that name this one: created, or replaced if another is there, or created once one being
+    deleted is gone (a create would answer 409, and the one being deleted vanish after it); then wait until the
+    server serves it."""
     api = kubernetes.client.ApiextensionsV1Api(api_client)
-    name, deadline = manifest["metadata"]["name"], time.monotonic() + READY_TIMEOUT
-    while True:
-        try:
-            current = api.read_custom_resource_definition(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            api.create_custom_resource_definition(manifest)
-            break
-        if current.metadata.deletion_timestamp is None:
-            api.replace_custom_resource_definition(
-                name, {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": current.metadata.resource_version}})
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the CRD {name} was still being deleted after {READY_TIMEOUT:.0f} s")
-        time.sleep(0.2)
+    name = manifest["metadata"]["name"]
+    current = _read_crd(api, name)
+    if current is not None and current.metadata.deletion_timestamp is not None:
+        _wait_crd_gone(api, name)
+        current = None
+    if current is None:
+        api.create_custom_resource_definition(manifest)
+    else:
+        api.replace_custom_resource_definition(
+            name, {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": current.metadata.resource_version}})
     wait_served(api_client, manifest)
 
 
 def delete_crd(api_client: kubernetes.client.ApiClient, name: str) -> None:
     """Delete the CRD of that name and wait until it is gone (its objects go first)."""
     api = kubernetes.client.ApiextensionsV1Api(api_client)
-    deadline = time.monotonic() + READY_TIMEOUT
     with contextlib.suppress(ApiException):
         api.delete_custom_resource_definition(name)
-    while time.monotonic() < deadline:
-        try:
-            api.read_custom_resource_definition(name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise
+    _wait_crd_gone(api, name)
+
+
+def _read_crd(api: kubernetes.client.ApiextensionsV1Api, name: str) -> Any:
+    """The CRD of that name, or None."""
+    try:
+        return api.read_custom_resource_definition(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _wait_crd_gone(api: kubernetes.client.ApiextensionsV1Api, name: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while _read_crd(api, name) is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the CRD {name} was not gone within {READY_TIMEOUT:.0f} s")
         time.sleep(0.2)
-    raise RuntimeError(f"the CRD {name} was not gone within {READY_TIMEOUT:.0f} s")
 
 
 def wait_served(api_client: kubernetes.client.ApiClient, crd_manifest: dict[str, Any]) -> None:
