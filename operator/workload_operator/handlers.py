@@ -30,6 +30,7 @@ import kopf
 from workload_operator import GROUP, PLURAL, VERSION, metrics
 from workload_operator.held import held
 from workload_operator.kopf_dispatch import build_handler_kwargs_once
+from workload_operator.kopf_json import parse_kopfs_json_with_orjson
 from workload_operator.kopf_startup import wake_index_waiters_once
 from workload_operator.kopf_transform import drop_managed_fields_on_arrival
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
@@ -50,6 +51,7 @@ from workload_operator.manifests import (
 wake_index_waiters_once()  # a restart with N objects listed costs N wake-ups, not N² (see kopf_startup.py)
 build_handler_kwargs_once()  # a watch event's handler arguments built once, not four times (see kopf_dispatch.py)
 drop_managed_fields_on_arrival()  # bodies held without what nobody here reads (see kopf_transform.py)
+parse_kopfs_json_with_orjson()  # watch events parsed twice as fast, and held in less memory (see kopf_json.py)
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
 MAX_STEPS = 20

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import kubernetes
+import orjson
 from kubernetes.client.exceptions import ApiException
 
 from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
@@ -95,7 +96,7 @@ def load_configuration() -> kubernetes.client.Configuration:
 
 
 def _load(data: bytes) -> dict[str, Any]:
-    return json.loads(data) if data else {}
+    return orjson.loads(data) if data else {}  # as kopf's own parsing (kopf_json.py): twice as fast as json
 
 
 def _field_causes(exc: ApiException) -> list[Any]:
@@ -237,7 +238,7 @@ class _Http:
                       timeout: float | None = None, **query: Any) -> bytes:
         """The response's body; an ApiException for a refusal (4xx, 5xx), aiohttp's errors for connection trouble.
         A 401 with credentials read earlier is tried once more with the Configuration's current ones."""
-        data = json.dumps(body).encode() if body is not None else None
+        data = orjson.dumps(body) if body is not None else None
         params = {_camel(key): str(value) for key, value in query.items() if value is not None}
         for fresh in (False, True):
             headers = {**self._credentials(fresh=fresh), **({"Content-Type": content_type} if data is not None else {})}
@@ -532,7 +533,7 @@ async def list_and_watch(http: _Http, path: str, **selectors: str | None) -> Asy
                 yield "LISTED", items
             async for line in http.lines(path, watch="true", resource_version=version, allow_watch_bookmarks="true",
                                          timeout_seconds=WATCH_SECONDS, **selectors):
-                event = json.loads(line)
+                event = orjson.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == 410:

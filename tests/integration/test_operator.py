@@ -7,6 +7,7 @@ The shared scenarios (tests/scenarios.py) plus what only the emulator can show: 
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
@@ -43,7 +44,8 @@ async def test_a_concurrent_writer_wins_and_the_operator_decides_again(cluster: 
 
     def operator_moves_race_to_running(request) -> bool:
         return (request.method == "PATCH" and request.url.path.endswith("/workloads/race/status")
-                and b'"state": "running"' in request.body)
+                and any(op.get("path") == "/status" and op["value"].get("state") == "running"
+                        for op in json.loads(request.body)))
 
     hooked = kube_api[operator_moves_race_to_running]
     hooked[:1] << someone_else_fails_it_first
