@@ -59,6 +59,10 @@ GC_THRESHOLD = 10_000  # allocations between young-generation collections (CPyth
 # Waits before retrying after a transient API failure (kopf does not retry event handlers): capped backoff.
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 16, 30)
 OUR_PODS = {MANAGED_BY_LABEL: MANAGED_BY}
+# Objects per page of kopf's listings. kopf lists in one response unless told a page size; then the whole
+# listing's text and every object with its managedFields are in memory at once at start-up, and what the
+# process takes then it keeps (docs/performance.md, "What a restart holds").
+LISTING_PAGE = 100
 audit = logging.getLogger("workload_operator.audit")
 logger = logging.getLogger(__name__)
 
@@ -226,6 +230,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False                                # Events: one per transition, by kube.post_event
     settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR  # only our pods, filtered by the API server
+    settings.watching.chunk_size = LISTING_PAGE                     # listings in pages (limit & continue)
 
 
 @kopf.on.startup()

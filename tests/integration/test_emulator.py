@@ -441,6 +441,34 @@ async def test_list_with_selectors(kube_api: KubeAPIServer) -> None:
     assert [p['metadata']['name'] for p in (await ok(kube_api, 'GET', '/api/v1/pods?fieldSelector=status.phase=Pending'))['items']] == ['p']
 
 
+async def test_a_list_is_served_in_pages_from_one_snapshot(kube_api: KubeAPIServer) -> None:
+    for name in 'abcde':
+        await ok(kube_api, 'POST', WLS, workload(name))
+    first = await ok(kube_api, 'GET', f'{WLS}?limit=2')
+    token, rv = first['metadata']['continue'], first['metadata']['resourceVersion']
+    assert [i['metadata']['name'] for i in first['items']] == ['a', 'b'] and first['metadata']['remainingItemCount'] == 3
+    await ok(kube_api, 'POST', WLS, workload('f'))  # after the first page: not in this list (the watch brings it)
+    await ok(kube_api, 'DELETE', f'{WLS}/e')
+    second = await ok(kube_api, 'GET', f'{WLS}?limit=2&continue={token}')
+    third = await ok(kube_api, 'GET', f'{WLS}?limit=2&continue={second["metadata"]["continue"]}')
+    assert [i['metadata']['name'] for i in second['items'] + third['items']] == ['c', 'd', 'e']
+    assert 'continue' not in third['metadata'] and second['metadata']['resourceVersion'] == rv
+    status, error = await call(kube_api, 'GET', f'{WLS}?limit=2&continue={token}')  # used up, or compacted away
+    assert (status, error['reason']) == (410, 'Expired')
+    assert len((await ok(kube_api, 'GET', f'{WLS}?limit=0'))['items']) == 5  # 0: no limit
+
+
+async def test_kopf_lists_in_the_operators_pages(kube_api: KubeAPIServer) -> None:
+    for i in range(5):
+        await ok(kube_api, 'POST', WLS, workload(f'w{i}'))
+    async with kopf_connected(kube_api) as settings:
+        settings.watching.chunk_size = 2
+        chunks = [chunk async for chunk in fetching.fetch_objs(settings=settings, resource=WORKLOADS,
+                                                                namespace='ns', logger=logging.getLogger('test'))]
+    assert [[item['metadata']['name'] for item in items] for items, _ in chunks] == [['w0', 'w1'], ['w2', 'w3'], ['w4']]
+    assert len({rv for _, rv in chunks}) == 1
+
+
 async def test_namespaces_are_cluster_scoped(kube_api: KubeAPIServer) -> None:
     created = await ok(kube_api, 'POST', '/api/v1/namespaces', {'metadata': {'name': 'team', 'namespace': 'x'}})
     assert 'namespace' not in created['metadata'] and created['status'] == {'phase': 'Active'}

@@ -338,6 +338,9 @@ class KubeAPIServer(kmock.KubernetesEmulator):
     _changed: asyncio.Condition = attrs.field(init=False)
     _holds: list[Hold] = attrs.field(factory=list, init=False)
     _peers: dict[int, Any] = attrs.field(factory=dict, init=False)  # request id -> the client's (host, port)
+    # A paged LIST's rest, by its continue token: the later pages come from the first page's snapshot, as etcd's
+    # reads at the list's revision do.
+    _pages: dict[str, tuple[list[JsonDict], int]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         # The scaffold's discovery endpoints & catch-all 404, but NOT KubernetesEmulator's own
@@ -641,14 +644,27 @@ class KubeAPIServer(kmock.KubernetesEmulator):
     async def _list(self, request: kmock.Request, route: Route, spec: ResourceSpec) -> Response:
         table = _negotiate(request)
         match = self._matcher(request, route, spec)
-        async with self._lock:
-            items, rv = self._items(spec, match), self._rv
+        if token := request.params.get('continue'):
+            if token not in self._pages:  # the real server's answer once etcd compacted the list's revision
+                raise ApiError(410, 'The provided continue parameter is too old to display a consistent list '
+                               'result. You can start a new list without the continue parameter.', 'Expired')
+            items, rv = self._pages.pop(token)
+        else:
+            async with self._lock:
+                items, rv = self._items(spec, match), self._rv
+        metadata: JsonDict = {'resourceVersion': str(rv)}
+        limit = int(request.params.get('limit') or 0)
+        if 0 < limit < len(items):  # a page, and a token for the rest (the server's limit/continue)
+            items, rest = items[:limit], items[limit:]
+            token = uuid.uuid4().hex
+            self._pages[token] = rest, rv
+            metadata.update({'continue': token, 'remainingItemCount': len(rest)})
         if table is not None:
-            return _table_response(table, table.render(spec.columns, items, {'resourceVersion': str(rv)}))
+            return _table_response(table, table.render(spec.columns, items, metadata))
         if not spec.custom:  # lists of built-in (typed) objects omit the items' apiVersion & kind
             items = [{k: v for k, v in item.items() if k not in ('apiVersion', 'kind')} for item in items]
         return aiohttp.web.json_response({'apiVersion': spec.api_version, 'kind': f'{spec.kind}List',
-                                          'metadata': {'resourceVersion': str(rv)}, 'items': items})
+                                          'metadata': metadata, 'items': items})
 
     def _matcher(self, request: kmock.Request, route: Route, spec: ResourceSpec) -> Matcher:
         labels = [_label_requirement(term) for term in _terms(request.params.get('labelSelector', ''))]
