@@ -135,6 +135,7 @@ class Run:
     stop_seconds: float = 0.0
     connections: int = 0  # distinct TCP connections the operator opened to the API (watches included)
     held_kb: float = 0.0  # RSS per Workload of an operator restarted with the N finished Workloads, over an idle one's
+    after_burst_kb: float = 0.0  # the same, of the operator that ran them, once they had all finished and it settled
     restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
     restart_cpu: float = 0.0  # CPU seconds the restarted operator took to list the N Workloads and their pods, and settle
     finish_latencies: list[float] = field(default_factory=list)  # last pod Succeeded -> finished (batch, job-controller)
@@ -639,6 +640,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             count_requests(run, api, first)
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
+            run.after_burst_kb = (process_usage(operator.pid, "VmRSS")[1] - idle_rss_mb) * 1024 / size
             # Memory per Workload held: a new operator finds the N finished Workloads (and their pods), lists them
             # and has nothing to do; its RSS once settled, over the idle RSS of the first one, per Workload.
             run.stop_seconds = await stop(operator)
@@ -715,6 +717,8 @@ def breakdown(runs: list[Run]) -> str:
     lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     restart_cpu = ", ".join(f"{r.mode} {r.label}: {r.restart_cpu:.1f}" for r in runs)
     lines.append(f"CPU seconds that restarted operator took to start, list them and settle: {restart_cpu}")
+    left = ", ".join(f"{r.mode} {r.label}: {r.after_burst_kb:.1f} against {r.held_kb:.1f}" for r in runs)
+    lines.append(f"Memory per Workload (kB) the operator holds once its burst has finished, against a restarted one: {left}")
     return "\n".join(lines)
 
 

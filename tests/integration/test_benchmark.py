@@ -57,6 +57,7 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     assert len(run.round_trips) == 200 and run.peak_rss_mb > 0 and run.connections > 0
     assert run.restart_writes == 0  # an operator restarted with nothing to do writes nothing
     assert run.restart_cpu > 0  # and its start-up, listing and settling are measured
+    assert run.after_burst_kb != 0 and run.held_kb != 0  # what the burst left, and what a restart holds
 
 
 async def test_a_gang_costs_one_status_write_per_transition_whatever_its_pods_do():
