@@ -52,7 +52,7 @@ from workload_operator.manifests import (
 wake_index_waiters_once()  # a restart with N objects listed costs N wake-ups, not N² (see kopf_startup.py)
 build_handler_kwargs_once()  # a watch event's handler arguments built once, not four times (see kopf_dispatch.py)
 drop_managed_fields_on_arrival()  # bodies held without what nobody here reads (see kopf_transform.py)
-parse_kopfs_json_with_orjson()  # watch events parsed twice as fast, and held in less memory (see kopf_json.py)
+parse_kopfs_json_with_orjson()  # watch events and answers parsed about twice as fast (see kopf_json.py)
 queue_events_in_backlogs()  # each object's events queued in a list, not in 4 kB of asyncio.Queue (see kopf_backlog.py)
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
