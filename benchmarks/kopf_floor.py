@@ -1,7 +1,7 @@
 """python -m benchmarks.kopf_floor --namespace NS [--watch-only]: the floors under the operator's costs.
 
 Without ``--watch-only``: kopf alone, set up as the operator sets it up. The same watches (Workloads; pods by the
-operator's label selector), the same two indexes and the same settings (``configure_kopf``, the collector's
+operator's label selector, retired ones left out), the same two indexes and the same settings (``configure_kopf``, the collector's
 threshold, no per-event log line), but index functions and handlers that do nothing. With ``--watch-only``: no
 kopf, the same two watches read with aiohttp, each event parsed and kept by uid, and nothing else: what receiving
 the events costs in Python at all.
@@ -23,12 +23,13 @@ from typing import Any
 import aiohttp
 import kopf
 
-from workload_operator import GROUP, PLURAL, VERSION
+from workload_operator import GROUP, PLURAL, VERSION, manifests
 from workload_operator.cli import KOPF_OBJECTS_LOGGER
 from workload_operator.handlers import GC_THRESHOLD, OUR_PODS, configure_kopf, on_login
 from workload_operator.kube import Kube
-from workload_operator.manifests import POD_SELECTOR
 
+# The operator's watch of pods; an older package's (``benchmarks.lifecycle --baseline``) watched all of its pods.
+WATCHED_PODS = getattr(manifests, "WATCHED_PODS", manifests.POD_SELECTOR)
 registry = kopf.OperatorRegistry()  # not kopf's default one, which importing the operator's handlers fills
 kopf.on.login(registry=registry)(on_login)  # the operator's own credentials
 
@@ -66,7 +67,7 @@ async def watch_only(namespace: str) -> None:
     async with aiohttp.ClientSession(info.server, headers=headers) as session:
         watches = asyncio.gather(
             watch(session, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}", {}),
-            watch(session, f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": POD_SELECTOR}))
+            watch(session, f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": WATCHED_PODS}))
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, watches.cancel)
         try:
             await watches

@@ -67,7 +67,7 @@ from workload_operator.devcluster.emulator import OPERATOR_AGENTS, parse_resourc
 from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
 from workload_operator.lifecycle.gang import attempt_pod_names
 from workload_operator.lifecycle.status import WorkloadStatus, apply_transition
-from workload_operator.manifests import POD_SELECTOR, WORKLOAD_LABEL, pod_manifest
+from workload_operator.manifests import POD_SELECTOR, RETIRED_LABEL, WORKLOAD_LABEL, pod_manifest
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 JOB_LABEL = "benchmark=job-controller"  # on the benchmark's Jobs' pods, for the driver's watch of them
@@ -334,7 +334,8 @@ class Driver:
 
     async def as_operator(self, workload: str) -> None:
         """The floors: the writes the operator makes for a batch lifecycle (finalizer, pod, five statuses built by
-        its core), with the kubelet's, in the same order; kopf alone, or bare watches, see them and do nothing."""
+        its core, the finished pod retired), with the kubelet's, in the same order; kopf alone, or bare watches,
+        see them and do nothing."""
         url, pod = f"{self.workloads_url}/{workload}", f"{workload}-1"
         async with self.session.get(url) as response:
             view = WorkloadView.from_body(await response.json())
@@ -358,6 +359,8 @@ class Driver:
         await self.pod_status(pod, SUCCEEDED)
         await transition("collecting")
         await transition("completed")
+        await self.call("PATCH", f"{self.pods_url}/{pod}", [  # retired: out of the operator's watch
+            {"op": "add", "path": f"/metadata/labels/{RETIRED_LABEL.replace('/', '~1')}", "value": "true"}], JSON_PATCH)
 
     async def lifecycle(self, workload: str, mode: str) -> None:
         if mode == JOB_CONTROLLER:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Cluster, Operator, assert_valid_history, wait_for
+from workload_operator.manifests import RETIRED_LABEL
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -105,6 +106,10 @@ async def test_a_gang_of_4_prepares_runs_and_completes_with_index_0s_result(clus
     assert pod_counts(workload) == ({"active": 0, "ready": 0, "succeeded": 4, "failed": 0}, "0/4")
     assert set(await pods_of(cluster, "ddp")) == set(names("ddp"))  # finished pods stay, for their logs
     assert status_writes("ddp") == len(HAPPY)  # one per transition: the pods' own changes cost none
+
+    async def all_retired() -> bool:  # out of the operator's watch, every one of them
+        return all(p["metadata"]["labels"].get(RETIRED_LABEL) == "true" for p in (await pods_of(cluster, "ddp")).values())
+    await wait_for(all_retired, "the gang's pods retired")
 
 
 async def test_one_rank_oom_killed_fails_the_gang_naming_it_and_deletes_the_running_pods(cluster: Cluster,

@@ -17,8 +17,15 @@ from kubernetes.client.exceptions import ApiException
 from tests.harness import (
     DEADLINE, Cluster, Operator, assert_valid_history, parse_time, pass_time_until, wait_for,
 )
+from workload_operator.manifests import RETIRED_LABEL
 
 pytestmark = pytest.mark.usefixtures("operator")
+
+
+async def retired_pod(cluster: Cluster, name: str) -> dict | None:
+    """The pod, once the operator has retired it (kept for its logs, out of its watch)."""
+    pod = await cluster.pod(name)
+    return pod if pod is not None and (pod["metadata"].get("labels") or {}).get(RETIRED_LABEL) == "true" else None
 
 
 async def test_happy_path(cluster: Cluster, status_writes):
@@ -51,6 +58,10 @@ async def test_happy_path(cluster: Cluster, status_writes):
     assert status_writes("train") == 5
     events = await cluster.wait_events("train", 5)
     assert sorted(e["reason"] for e in events) == sorted(["Created", "PodCreated", "Started", "Succeeded", "Completed"])
+    # Its result recorded, the pod stays for its logs, retired from the operator's watch; the workload is unchanged.
+    pod = await wait_for(lambda: retired_pod(cluster, "train-1"), "train-1 retired")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert (await cluster.workload("train"))["status"] == workload["status"]
 
 
 async def test_pending_to_succeeded_jump_records_each_edge_once(cluster: Cluster, status_writes):
@@ -107,8 +118,10 @@ async def test_delete_when_completed_releases_at_once(cluster: Cluster, status_w
     await cluster.wait_pod("done-1")
     await cluster.pod_exited("done-1", 0)
     await cluster.wait_state("done", "completed")
+    await wait_for(lambda: retired_pod(cluster, "done-1"), "done-1 retired")
     await cluster.delete_workload("done")
     await cluster.wait_gone("done")
+    await cluster.wait_pod_gone("done-1")  # out of the watch, yet found by its labels and deleted
     assert status_writes("done") == 5  # nothing written on the way out
 
 

@@ -37,16 +37,16 @@ from workload_operator.kopf_transform import drop_managed_fields_on_arrival
 from workload_operator.kube import Conflict, CreationFailed, Gone, Kube, Refused, Transient
 
 from workload_operator.lifecycle.decide import (
-    AddFinalizer, CreatePod, CreateService, CreationRefusal, Decision, DeletePod, DeleteService, DeleteWorkload, Policy,
-    RECONCILE_FAILED, RemoveFinalizer, WorkloadView, creation_failed, decide, headless_service_name, reconcile_failed,
-    service_name,
+    AddFinalizer, CreatePod, CreateService, CreationRefusal, Decision, DeletePod, DeleteRetiredPods, DeleteService,
+    DeleteWorkload, Policy, RECONCILE_FAILED, RemoveFinalizer, RetirePod, WorkloadView, creation_failed, decide,
+    headless_service_name, reconcile_failed, service_name,
 )
 from workload_operator.lifecycle.pods import PodSummary, controller_uid, summarize_pod
 from workload_operator.lifecycle.queue import admission, standings
 from workload_operator.lifecycle.states import TERMINAL, State
 from workload_operator.lifecycle.status import ACTIVE_STATES
 from workload_operator.manifests import (
-    MANAGED_BY, MANAGED_BY_LABEL, POD_SELECTOR, headless_service_manifest, pod_manifest, service_manifest,
+    MANAGED_BY, MANAGED_BY_LABEL, WATCHED_PODS, headless_service_manifest, pod_manifest, service_manifest,
 )
 
 wake_index_waiters_once()  # a restart with N objects listed costs N wake-ups, not N² (see kopf_startup.py)
@@ -128,6 +128,8 @@ class Runtime:
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     # Pods the operator created that the pod index has not shown yet, by (namespace, name).
     created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
+    # Pods the operator retired that the watch has not shown gone yet (then the index forgets them).
+    retired_pods: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     # Creations refused in a row, per workload: the wait before the next try grows with it; and that next try.
     refusals: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     create_not_before: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
@@ -231,7 +233,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)  # on.event: never written
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False                                # Events: one per transition, by kube.post_event
-    settings.watching.label_selectors["v1", "pods"] = POD_SELECTOR  # only our pods, filtered by the API server
+    settings.watching.label_selectors["v1", "pods"] = WATCHED_PODS  # our pods not retired, filtered by the API server
     settings.watching.chunk_size = LISTING_PAGE                     # listings in pages (limit & continue)
 
 
@@ -291,7 +293,8 @@ async def pods_by_workload(body: kopf.Body, namespace: str, **_: Any) -> dict[tu
 def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[PodSummary]:
     """The workload's pods: indexed, or created by the operator and not indexed yet."""
     created = (p for (namespace, _), p in runtime.created_pods.items() if p.owner == view.uid and namespace == view.namespace)
-    return [*pods.get((view.namespace, view.uid), []), *created]
+    watched = (p for p in pods.get((view.namespace, view.uid), []) if (view.namespace, p.name) not in runtime.retired_pods)
+    return [*watched, *created]
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -315,11 +318,15 @@ async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Mem
 
 
 @kopf.on.event("v1", "pods", labels=OUR_PODS)
-async def on_pod_event(body: kopf.Body, name: str, namespace: str, memo: kopf.Memo, workloads_by_uid: kopf.Index,
-                       pods_by_workload: kopf.Index, **_: Any) -> None:
+async def on_pod_event(type: str, body: kopf.Body, name: str, namespace: str, memo: kopf.Memo,
+                       workloads_by_uid: kopf.Index, pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
     runtime.created_pods.pop((namespace, name), None)  # the pod index has caught up with this pod
+    if (namespace, name) in runtime.retired_pods:  # retired by the operator: nothing changes for its Workload
+        if type == "DELETED":  # out of the watch, and of the index
+            runtime.retired_pods.discard((namespace, name))
+        return
     uid = controller_uid(body)
     owner = next(iter(workloads_by_uid.get(uid, [])), None) if uid else None
     if owner is not None and owner.namespace == namespace:
@@ -424,7 +431,7 @@ async def _settle(view: WorkloadView, uid: str, runtime: Runtime, pods: kopf.Ind
             runtime.wake_at(uid, decision.recheck_at)
         if not decision:
             return
-        if decision.status is None and all(isinstance(action, DeletePod) for action in decision.actions):
+        if decision.status is None and all(isinstance(action, DeletePod | RetirePod) for action in decision.actions):
             return  # waiting for pods to go: their watch events bring the workload back (deciding now would delete again)
     raise kopf.PermanentError(f"no steady state after {MAX_STEPS} steps: please report this as a bug")
 
@@ -485,6 +492,11 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                     pods = []
             case DeletePod(name=name, uid=pod_uid, force=force):
                 await kube.delete_pod(view.namespace, name, pod_uid, force=force)
+            case RetirePod(name=name, uid=pod_uid):  # one by one: nothing waits for it, the status is written
+                if await kube.retire_pod(view.namespace, name, pod_uid):
+                    runtime.retired_pods.add((view.namespace, name))
+            case DeleteRetiredPods():
+                await kube.delete_retired_pods(view)
             case CreateService(headless=headless):
                 assert view.spec is not None
                 manifest = headless_service_manifest(view) if headless else service_manifest(view, view.spec)

@@ -29,6 +29,7 @@ from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
 from workload_operator.lifecycle.decide import FINALIZER, CreationRefusal, WorkloadView
 from workload_operator.lifecycle.pods import controller_uid
 from workload_operator.lifecycle.status import WorkloadStatus
+from workload_operator.manifests import RETIRED_LABEL, WORKLOAD_UID_LABEL
 
 JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
@@ -320,6 +321,10 @@ class _CoreV1:
     async def delete_namespaced_pod(self, name: str, namespace: str, body: Any = None, **query: Any) -> bytes:
         return await self.http.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", body, **query)
 
+    async def patch_namespaced_pod(self, name: str, namespace: str, body: Any, _content_type: str) -> bytes:
+        return await self.http.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}", body,
+                                       content_type=_content_type)
+
     async def create_namespaced_service(self, namespace: str, body: Any) -> bytes:
         return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/services", body)
 
@@ -453,6 +458,31 @@ class Kube:
         ``force`` (the API server then removes it without waiting for its kubelet)."""
         grace = {"gracePeriodSeconds": 0} if force else {}
         await _delete(self.core.delete_namespaced_pod, name, namespace, uid=uid, **grace)
+
+    async def retire_pod(self, namespace: str, name: str, uid: str) -> bool:
+        """Label the pod of this uid retired: the operator's watch (``WATCHED_PODS``) no longer shows it, and the
+        API server tells that watch it is gone. False when that pod is gone; Conflict when the write was refused
+        as stale (409), or the pod of that name is not of this uid (422: decide again from what the watch shows)."""
+        ops = [{"op": "test", "path": "/metadata/uid", "value": uid},
+               {"op": "add", "path": f"/metadata/labels/{RETIRED_LABEL.replace('/', '~1')}", "value": "true"}]
+        try:
+            await _call(self.core.patch_namespaced_pod, name, namespace, ops, _content_type=JSON_PATCH)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            if exc.status in (409, 422):
+                raise Conflict(f"pod {namespace}/{name} not retired ({exc.status})") from None
+            raise
+        return True
+
+    async def delete_retired_pods(self, view: WorkloadView) -> None:
+        """Delete the Workload's retired pods, which no watch of the operator shows: listed by their labels, each
+        deleted only if the Workload controls it (labels are anyone's to set)."""
+        selector = f"{WORKLOAD_UID_LABEL}={view.uid},{RETIRED_LABEL}"
+        pods, _ = await _call(_list, self.http, f"/api/v1/namespaces/{view.namespace}/pods", label_selector=selector)
+        for pod in pods:
+            if controller_uid(pod) == view.uid:
+                await self.delete_pod(view.namespace, pod["metadata"]["name"], pod["metadata"]["uid"])
 
     async def create_service(self, manifest: dict[str, Any], owner_uid: str) -> None:
         """Create the Service, or find the workload's own Service of that name."""

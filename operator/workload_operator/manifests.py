@@ -14,9 +14,13 @@ from workload_operator.lifecycle.template import SHM_PATH, SHM_VOLUME, TERMINATI
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workload-operator"
-# The operator watches only pods that carry this selector (filtered by the API server).
+# The operator's pods: every one it made carries this label.
 POD_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 WORKLOAD_UID_LABEL = f"{GROUP}/workload-uid"   # label values are at most 63 characters: a uid fits, a name may not
+# A finished pod of a finished Workload, its result in the Workload's status: kept for its logs, no longer watched.
+RETIRED_LABEL = f"{GROUP}/retired"
+# The pods the operator watches (filtered by the API server): its own, until they are retired.
+WATCHED_PODS = f"{POD_SELECTOR},!{RETIRED_LABEL}"
 WORKLOAD_LABEL = f"{GROUP}/workload"
 ATTEMPT_LABEL = f"{GROUP}/attempt"
 INDEX_LABEL = f"{GROUP}/index"  # also an annotation, as the Job controller does with its completion index

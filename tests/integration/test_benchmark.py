@@ -30,18 +30,19 @@ SIZE = 3
 GANG, REPLICAS = 5, 3  # the gang mode's workloads, and pods each
 # Per workload, beyond the watches: one Event per transition, and what each lifecycle needs.
 OTHER_REQUESTS = {
-    "batch": {"PATCH workloads": 1, "POST pods": 1},                      # the finalizer; the pod
+    "batch": {"PATCH workloads": 1, "POST pods": 1, "PATCH pods": 1},     # the finalizer; the pod, retired once done
     "service": {"PATCH workloads": 1, "POST pods": 1, "POST services": 1, "DELETE pods": 1},  # stopping deletes it
-    "worker-loss": {"PATCH workloads": 1, "POST pods": 2},                # the lost pod is gone already
+    "worker-loss": {"PATCH workloads": 1, "POST pods": 2, "PATCH pods": 1},  # the lost pod is gone already
     "gang": {"PATCH workloads": 1, "POST services": 1},                   # the finalizer; the headless Service
 }
 SINGLE_POD_MODES = [mode for mode in PATHS if mode not in ("gang", JOB_CONTROLLER, *FLOORS)]  # the operator's
 
 
 def expected_others(mode: str, size: int = SIZE, replicas: int = REPLICAS) -> collections.Counter[str]:
-    """For a gang: ``replicas`` pods in one attempt, and nothing else per pod (its counts ride on the transitions)."""
+    """For a gang: ``replicas`` pods in one attempt, each retired once done, and nothing else per pod (its counts ride
+    on the transitions)."""
     per_workload = {**OTHER_REQUESTS[mode], "POST events": len(PATHS[mode]),
-                    **({"POST pods": replicas} if mode == "gang" else {})}
+                    **({"POST pods": replicas, "PATCH pods": replicas} if mode == "gang" else {})}
     return collections.Counter({what: count * size for what, count in per_workload.items()})
 
 
@@ -62,14 +63,15 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
 
 async def test_a_gang_costs_one_status_write_per_transition_whatever_its_pods_do():
     """5 workloads of 3 pods: 15 pods started and finished one by one, and yet 5 status writes per workload; the
-    other requests are per workload, but for one POST per pod (the finalizer, the headless Service, the Events)."""
+    other requests are per workload (the finalizer, the headless Service, the Events), but for a POST and a PATCH
+    (retired) per pod."""
     async with emulated_api() as api:
         run = await one_run(api, "gang", GANG, unrelated=0, timeout=60, replicas=REPLICAS)
 
     assert run.pods == GANG * REPLICAS and run.label == f"{GANG} × {REPLICAS} pods at once"
     assert run.status_writes == run.transitions == GANG * len(PATHS["gang"])
     assert run.others == expected_others("gang", GANG, REPLICAS)
-    assert sum(run.others.values()) / run.pods == pytest.approx((1 + 1 + len(PATHS["gang"]) + REPLICAS) / REPLICAS)
+    assert sum(run.others.values()) / run.pods == pytest.approx((1 + 1 + len(PATHS["gang"]) + 2 * REPLICAS) / REPLICAS)
     assert len(run.latencies) == GANG * 2  # each gang's last pod Running, then its last pod Succeeded
     assert run.restart_writes == 0
 

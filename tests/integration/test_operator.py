@@ -64,8 +64,8 @@ async def test_the_operator_watches_only_its_own_pods(cluster: Cluster, kube_api
     await cluster.wait_pod("selector-1")
     pod_reads = [r for r in list(kube_api) if r.method == "GET" and r.url.path == "/api/v1/namespaces/ml/pods"]
     assert {r.params.get("watch") == "true" for r in pod_reads} == {True, False}, "a list, then a watch"
-    for request in pod_reads:
-        assert request.params.get("labelSelector") == "app.kubernetes.io/managed-by=workload-operator"
+    for request in pod_reads:  # and not those it has retired
+        assert request.params.get("labelSelector") == "app.kubernetes.io/managed-by=workload-operator,!ml.lifecycle.dev/retired"
     assert not [r for r in list(kube_api) if r.method == "GET" and r.url.path == "/api/v1/pods"], "no cluster-wide pods"
 
 

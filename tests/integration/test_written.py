@@ -50,6 +50,13 @@ class Api:
     async def delete_pod(self, namespace: str, name: str, uid: str, *, force: bool = False) -> None:
         self.calls.append(("delete_pod", namespace, name, uid, force))
 
+    async def retire_pod(self, namespace: str, name: str, uid: str) -> bool:
+        self.calls.append(("retire_pod", namespace, name, uid))
+        return True
+
+    async def delete_retired_pods(self, view: WorkloadView) -> None:
+        self.calls.append(("delete_retired_pods", view.namespace, view.name, view.uid))
+
     def __getattr__(self, name: str):  # any other call: recorded, and refused
         async def call(*args, **kwargs):
             self.calls.append((name, *args))
@@ -77,8 +84,8 @@ class Shell:
     async def pod_event(self, body: dict) -> None:
         for key, summary in (await pods_by_workload(body=kopf.Body(body), namespace="ml") or {}).items():
             self.pods[key] = [summary]
-        await on_pod_event(body=kopf.Body(body), name=body["metadata"]["name"], namespace="ml", memo=self.memo,
-                           workloads_by_uid=self.workloads, pods_by_workload=self.pods)
+        await on_pod_event(type="MODIFIED", body=kopf.Body(body), name=body["metadata"]["name"], namespace="ml",
+                           memo=self.memo, workloads_by_uid=self.workloads, pods_by_workload=self.pods)
 
 
 async def test_a_finished_workloads_write_is_forgotten_once_indexed_and_nothing_older_is_reconciled():
@@ -86,15 +93,16 @@ async def test_a_finished_workloads_write_is_forgotten_once_indexed_and_nothing_
     shell = Shell(api)
     await shell.index(workload("collecting", "4"))  # the index lags: the reconcile that decided from this went on
     shell.runtime.written[UID] = WorkloadView.from_body(workload("completed", "5"))  # our write of `completed`
-    await shell.pod_event(POD)  # the index still says collecting: decided from our newer write, nothing to do
-    assert api.calls == []
+    await shell.pod_event(POD)  # the index still says collecting: decided from our newer write, the pod retired
+    retired = [("retire_pod", "ml", pod_name("train", 1), "uid-pod")]
+    assert api.calls == retired
     await shell.workload_event(workload("completed", "5"))  # the echo of our write
     assert UID not in shell.runtime.written
     held = shell.workloads[UID][0]
     assert held.status.state is State.COMPLETED and held.status.history == [] and held.resource_version == "5"
-    await shell.pod_event(POD)  # from the index alone now: still nothing to do
+    await shell.pod_event(POD)  # retired, not yet gone from the watch: nothing to do
     await shell.workload_event(workload("completed", "6"))  # someone else's edit (a label): nothing either
-    assert api.calls == []
+    assert api.calls == retired
     assert shell.runtime.written == {}
 
 
@@ -117,6 +125,7 @@ async def test_a_ttl_and_the_release_work_from_the_reduced_view():
     assert api.calls == [
         ("delete_workload", "ml", "train", UID),
         ("delete_pod", "ml", pod_name("train", 1), "uid-pod", False),
+        ("delete_retired_pods", "ml", "train", UID),
         ("remove_finalizer", "ml", "train", UID, (FINALIZER,)),
     ]
     assert shell.runtime.written[UID].resource_version == "8"

@@ -6,7 +6,7 @@ import pytest
 
 from workload_operator.lifecycle import State, WorkloadStatus, apply_transition, can_transition
 from workload_operator.lifecycle.decide import (
-    FINALIZER, AddFinalizer, CreatePod, DeletePod, RemoveFinalizer, WorkloadView, decide,
+    FINALIZER, AddFinalizer, CreatePod, DeletePod, DeleteRetiredPods, RemoveFinalizer, RetirePod, WorkloadView, decide,
 )
 from workload_operator.lifecycle.gang import failure_of, pod_name
 from workload_operator.lifecycle.pods import summarize_pod
@@ -99,10 +99,13 @@ SCENARIOS = [
      (DeletePod("train-1"),)),
     ("delete-records-deleted", view("running", deleting=True), None, "cancelled", "Deleted", ()),
     ("delete-finished-releases", view("completed", deleting=True), pod("Succeeded", main=exited(0)), None, None,
-     (DeletePod("train-1"), RemoveFinalizer())),
-    ("delete-cancelled-releases", view("cancelled", deleting=True), None, None, None, (RemoveFinalizer(),)),
+     (DeletePod("train-1"), DeleteRetiredPods(), RemoveFinalizer())),
+    ("delete-cancelled-releases", view("cancelled", deleting=True), None, None, None,
+     (DeleteRetiredPods(), RemoveFinalizer())),
     ("delete-without-our-finalizer", view("running", deleting=True, finalizer=False), None, "cancelled", "Deleted", ()),
-    ("completed-stays", view("completed"), pod("Succeeded", main=exited(0)), None, None, ()),
+    ("completed-retires-its-pod", view("completed"), pod("Succeeded", main=exited(0)), None, None,
+     (RetirePod("train-1"),)),
+    ("completed-stays", view("completed"), None, None, None, ()),
     ("cancel-on-completed-changes-nothing", view("completed", spec={"cancel": True}), None, None, None, ()),
 ]
 
@@ -162,11 +165,12 @@ def test_a_failure_message_carries_the_last_words():
 def test_a_jump_is_walked_one_edge_at_a_time():
     workload, done = view("preparing"), pod("Succeeded", main=exited(0, message="42"))
     states = []
-    while decision := decide(workload, (done,), NOW):
+    while (decision := decide(workload, (done,), NOW)).status is not None:
         workload = WorkloadView(**{**workload.__dict__, "status": decision.status})
         states.append(str(decision.status.state))
     assert states == ["running", "collecting", "completed"]
     assert workload.status.run.result == 42
+    assert decision.actions == (RetirePod("train-1"),)  # finished, its result recorded: the pod leaves the watch
 
 
 def test_stopping_removes_a_pod_the_status_never_named():
@@ -176,4 +180,4 @@ def test_stopping_removes_a_pod_the_status_never_named():
     assert decide(deleted, (uncommitted,), NOW).actions == (DeletePod("train-1"),)
     assert decide(deleted, (), NOW).status.state == State.CANCELLED  # once it is gone
     released = view("cancelled", deleting=True)
-    assert decide(released, (uncommitted,), NOW).actions == (DeletePod("train-1"), RemoveFinalizer())
+    assert decide(released, (uncommitted,), NOW).actions == (DeletePod("train-1"), DeleteRetiredPods(), RemoveFinalizer())

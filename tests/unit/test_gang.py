@@ -8,8 +8,8 @@ import pytest
 from tests.unit.test_decide import NOW, RUNNING, exited, view
 from workload_operator.lifecycle import State
 from workload_operator.lifecycle.decide import (
-    CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, Policy, RemoveFinalizer, creation_failed,
-    decide,
+    CreatePod, CreateService, CreationRefusal, DeletePod, DeleteRetiredPods, DeleteService, Policy, RemoveFinalizer,
+    RetirePod, creation_failed, decide,
 )
 from workload_operator.lifecycle.gang import attempt_pod_names, pod_name, summarize_pods
 from workload_operator.lifecycle.pods import PodSummary, summarize_pod
@@ -129,7 +129,7 @@ def test_a_service_gang_has_its_service_and_the_headless_one():
     decision = decide(view("queued", spec={**GANG, "type": "service", "port": 80}), (), NOW)
     assert decision.actions[:2] == (CreateService(), CreateService(headless=True))
     released = decide(view("completed", spec={**GANG, "type": "service", "port": 80}, deleting=True), (), NOW)
-    assert released.actions == (DeleteService(), DeleteService(headless=True), RemoveFinalizer())
+    assert released.actions == (DeleteRetiredPods(), DeleteService(), DeleteService(headless=True), RemoveFinalizer())
 
 
 def test_the_failure_names_the_pod_that_failed_first():
@@ -143,7 +143,9 @@ def test_the_failure_names_the_pod_that_failed_first():
     # gang that cannot succeed. They are counted as gone already: this is the workload's last write.
     assert (decision.status.pods.active, decision.status.pods.failed) == (0, 2)
     failed = decide(dataclasses.replace(view("running", spec=GANG), status=decision.status), gang(first, then), NOW)
-    assert sorted(a.name for a in failed.actions) == names(1, 2) and failed.status is None
+    assert sorted(a.name for a in failed.actions if isinstance(a, DeletePod)) == names(1, 2) and failed.status is None
+    # The two that failed are kept for their logs, out of the operator's watch.
+    assert sorted(a.name for a in failed.actions if isinstance(a, RetirePod)) == names(0, 3)
 
 
 def test_a_replaced_gang_is_created_only_once_the_old_one_is_gone():

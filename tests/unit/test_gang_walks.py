@@ -1,5 +1,6 @@
 """Random walks of pod events over gangs: whatever the kubelet, the nodes and other people do to N pods,
-decide() stays on the map, writes only with a reason to, and leaves no pod running once the workload ends."""
+decide() stays on the map, writes only with a reason to, and leaves no pod running once the workload ends; once it
+has ended, every finished pod is retired from the watch (kept for its logs), and only those."""
 
 import dataclasses
 import datetime
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from tests.unit.test_decide import NOW, view
 from workload_operator.lifecycle import TERMINAL, State, can_transition
 from workload_operator.lifecycle.decide import (
-    AddFinalizer, CreatePod, DeletePod, Policy, RemoveFinalizer, WorkloadView, decide,
+    AddFinalizer, CreatePod, DeletePod, Policy, RemoveFinalizer, RetirePod, WorkloadView, decide,
 )
 from workload_operator.lifecycle.gang import attempt_pod_names, holds_resources
 from workload_operator.lifecycle.pods import summarize_pod
@@ -33,6 +34,7 @@ class Pod:
     ready: str = "False"
     reason: str = ""
     deletion: datetime.datetime | None = None
+    retired: bool = False  # labelled out of the operator's watch: decide() no longer sees it
 
     def summary(self):
         status = {"phase": self.phase, "reason": self.reason, "conditions": [{"type": "Ready", "status": self.ready}],
@@ -52,9 +54,11 @@ class World:
     def settle(self) -> None:
         """Decide and apply as the shell does until nothing is left to do now; check every write."""
         for _ in range(MAX_STEPS):
-            decision = decide(self.view, [p.summary() for p in self.pods.values()], self.now, policy=POLICY)
+            watched = [p.summary() for p in self.pods.values() if not p.retired]
+            decision = decide(self.view, watched, self.now, policy=POLICY)
             self.apply(decision)
-            if not decision or (decision.status is None and all(isinstance(a, DeletePod) for a in decision.actions)):
+            if not decision or (decision.status is None
+                                and all(isinstance(a, DeletePod | RetirePod) for a in decision.actions)):
                 return
         raise AssertionError(f"no steady state after {MAX_STEPS} steps in {self.view.status.state}")
 
@@ -72,6 +76,11 @@ class World:
                         del self.pods[action.name]
                     elif pod.deletion is None:  # on a node: it waits for its kubelet to confirm
                         pod.deletion = self.now
+            elif isinstance(action, RetirePod):
+                pod = self.pods[action.name]
+                assert self.view.status.state in TERMINAL and pod.uid == action.uid and not pod.retired
+                assert pod.phase in ("Succeeded", "Failed") and pod.deletion is None
+                pod.retired = True
             elif isinstance(action, (AddFinalizer, RemoveFinalizer)):
                 pass
         if decision.status is not None:
@@ -142,4 +151,7 @@ def test_random_pod_events_over_a_gang(replicas, kind, events, cancel_at):
         if state in TERMINAL:
             left = [p.name for p in world.pods.values() if holds_resources(p.summary())]
             assert not left, f"{state}: pods still running: {left}"
+            watched = [p.name for p in world.pods.values()
+                       if p.phase in ("Succeeded", "Failed") and p.deletion is None and not p.retired]
+            assert not watched, f"{state}: finished pods still watched: {watched}"
     event(f"ended {world.view.status.state}")

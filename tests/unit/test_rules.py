@@ -7,8 +7,8 @@ import pytest
 from tests.unit.test_decide import NOW, RUNNING, exited, pod, view
 from workload_operator.lifecycle import ConditionStatus, ConditionType, State
 from workload_operator.lifecycle.decide import (
-    Admission, CreatePod, CreateService, CreationRefusal, DeletePod, DeleteService, DeleteWorkload, Policy,
-    RemoveFinalizer, creation_failed, decide,
+    Admission, CreatePod, CreateService, CreationRefusal, DeletePod, DeleteRetiredPods, DeleteService, DeleteWorkload,
+    Policy, RemoveFinalizer, creation_failed, decide,
 )
 from workload_operator.lifecycle.gang import failure_of, loss_of
 from workload_operator.lifecycle.pods import summarize_pod
@@ -170,7 +170,7 @@ def test_cancelling_before_serving_is_cancelled():
 
 def test_deleting_a_finished_service_removes_its_service():
     decision = decide(view("completed", spec=SERVICE, deleting=True), (), NOW)
-    assert decision.actions == (DeleteService(), RemoveFinalizer())
+    assert decision.actions == (DeleteRetiredPods(), DeleteService(), RemoveFinalizer())
 
 
 # --- deadlines, TTL, nothing stuck --------------------------------------------------------------

@@ -180,6 +180,20 @@ class DeletePod:
 
 
 @dataclasses.dataclass(frozen=True)
+class RetirePod:
+    """A finished pod of a finished Workload, its result recorded: it stays for its logs, out of the operator's
+    watch (a label takes it out), so that neither the index nor a restart's listing holds it."""
+
+    name: str
+    uid: str = ""   # bound to this pod, as a delete is
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteRetiredPods:
+    """The Workload's retired pods, which the watch no longer shows: found by their labels, then deleted."""
+
+
+@dataclasses.dataclass(frozen=True)
 class CreateService:
     """The ClusterIP Service in front of a service workload's pod (of index 0), or the headless Service of a gang's
     pods (one for all attempts)."""
@@ -197,7 +211,8 @@ class DeleteWorkload:
     """ttlSecondsAfterFinished has passed."""
 
 
-Action = AddFinalizer | RemoveFinalizer | CreatePod | DeletePod | CreateService | DeleteService | DeleteWorkload
+Action = (AddFinalizer | RemoveFinalizer | CreatePod | DeletePod | RetirePod | DeleteRetiredPods | CreateService
+          | DeleteService | DeleteWorkload)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,7 +378,7 @@ def decide(view: WorkloadView, pods: Iterable[PodSummary], now: datetime.datetim
             return NOTHING
         services = (*((DeleteService(),) if view.is_service else ()),
                     *((DeleteService(headless=True),) if view.replicas > 1 else ()))
-        return Decision(actions=(*step.delete_all(), *services, RemoveFinalizer()))
+        return Decision(actions=(*step.delete_all(), DeleteRetiredPods(), *services, RemoveFinalizer()))
     if state in TERMINAL:
         return _finished(step)
     # The finalizer goes on before anything is created that deletion must clean up.
@@ -393,9 +408,11 @@ def _deadline(step: _Step) -> datetime.datetime | None:
 
 def _finished(step: _Step) -> Decision:
     """Finished: the pods that still run (an attempt ended by a failure, a deadline, index 0's success) are
-    deleted; finished ones stay, for their logs. Then the TTL, if any."""
+    deleted; finished ones stay, for their logs, retired from the operator's watch. Then the TTL, if any."""
     stop = step.delete(p for p in step.gang.pods if holds_resources(p) or step.overdue(p))
-    cleanup = _later(Decision(actions=stop), step.next_force_due())
+    retire = tuple(RetirePod(p.name, p.uid) for p in step.gang.pods
+                   if p.phase in ("Succeeded", "Failed") and not p.deleting)
+    cleanup = _later(Decision(actions=(*stop, *retire)), step.next_force_due())
     ttl = step.spec.ttl_seconds_after_finished if step.view.spec is not None else None
     if ttl is None or step.status.completion_time is None or step.view.deleting:
         return cleanup
