@@ -138,6 +138,7 @@ class Run:
     after_burst_kb: float = 0.0  # the same, of the operator that ran them, once they had all finished and it settled
     restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
     restart_cpu: float = 0.0  # CPU seconds the restarted operator took to list the N Workloads and their pods, and settle
+    restart_rss_mb: float = 0.0  # the restarted operator's whole RSS once settled (what a memory limit sees)
     finish_latencies: list[float] = field(default_factory=list)  # last pod Succeeded -> finished (batch, job-controller)
 
     @property
@@ -653,8 +654,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             exited = asyncio.ensure_future(asyncio.to_thread(operator.wait))
             await operator_watching(api, timeout=timeout, since=restart, mode=mode)  # it lists N objects and pods
             await settled(api, operator.pid, timeout=timeout, mode=mode)
-            run.restart_cpu, rss = process_usage(operator.pid, "VmRSS")
-            run.held_kb = (rss - idle_rss_mb) * 1024 / size
+            run.restart_cpu, run.restart_rss_mb = process_usage(operator.pid, "VmRSS")
+            run.held_kb = (run.restart_rss_mb - idle_rss_mb) * 1024 / size
             run.restart_writes = sum(1 for r in api.log(restart) if is_subject(r, mode)
                                      and (route := parse_resource_path(r.path)) is not None
                                      and not (r.method == "GET" and route.name is None))
@@ -720,6 +721,8 @@ def breakdown(runs: list[Run]) -> str:
     lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     restart_cpu = ", ".join(f"{r.mode} {r.label}: {r.restart_cpu:.1f}" for r in runs)
     lines.append(f"CPU seconds that restarted operator took to start, list them and settle: {restart_cpu}")
+    restart_rss = ", ".join(f"{r.mode} {r.label}: {r.restart_rss_mb:.0f}" for r in runs)
+    lines.append(f"RSS (MB) of that restarted operator once settled: {restart_rss}")
     left = ", ".join(f"{r.mode} {r.label}: {r.after_burst_kb:.1f} against {r.held_kb:.1f}" for r in runs)
     lines.append(f"Memory per Workload (kB) the operator holds once its burst has finished, against a restarted one: {left}")
     return "\n".join(lines)

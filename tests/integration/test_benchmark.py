@@ -59,6 +59,7 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     assert run.restart_writes == 0  # an operator restarted with nothing to do writes nothing
     assert run.restart_cpu > 0  # and its start-up, listing and settling are measured
     assert run.after_burst_kb != 0 and run.held_kb != 0  # what the burst left, and what a restart holds
+    assert run.restart_rss_mb > 0  # and the whole of it, as a memory limit sees it
 
 
 async def test_a_gang_costs_one_status_write_per_transition_whatever_its_pods_do():
