@@ -128,8 +128,8 @@ class Runtime:
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     # Pods the operator created that the pod index has not shown yet, by (namespace, name).
     created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
-    # Pods the operator retired that the watch has not shown gone yet (then the index forgets them).
-    retired_pods: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    # Pods (by uid) the operator retired that the watch has not shown gone yet (then the index forgets them).
+    retired_pods: set[str] = dataclasses.field(default_factory=set)
     # Creations refused in a row, per workload: the wait before the next try grows with it; and that next try.
     refusals: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     create_not_before: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
@@ -293,7 +293,7 @@ async def pods_by_workload(body: kopf.Body, namespace: str, **_: Any) -> dict[tu
 def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[PodSummary]:
     """The workload's pods: indexed, or created by the operator and not indexed yet."""
     created = (p for (namespace, _), p in runtime.created_pods.items() if p.owner == view.uid and namespace == view.namespace)
-    watched = (p for p in pods.get((view.namespace, view.uid), []) if (view.namespace, p.name) not in runtime.retired_pods)
+    watched = (p for p in pods.get((view.namespace, view.uid), []) if p.uid not in runtime.retired_pods)
     return [*watched, *created]
 
 
@@ -318,14 +318,14 @@ async def on_workload_event(type: str, body: kopf.Body, uid: str, memo: kopf.Mem
 
 
 @kopf.on.event("v1", "pods", labels=OUR_PODS)
-async def on_pod_event(type: str, body: kopf.Body, name: str, namespace: str, memo: kopf.Memo,
+async def on_pod_event(type: str, body: kopf.Body, uid: str, name: str, namespace: str, memo: kopf.Memo,
                        workloads_by_uid: kopf.Index, pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
     runtime.created_pods.pop((namespace, name), None)  # the pod index has caught up with this pod
-    if (namespace, name) in runtime.retired_pods:  # retired by the operator: nothing changes for its Workload
+    if uid in runtime.retired_pods:  # retired by the operator: nothing changes for its Workload
         if type == "DELETED":  # out of the watch, and of the index
-            runtime.retired_pods.discard((namespace, name))
+            runtime.retired_pods.discard(uid)
         return
     uid = controller_uid(body)
     owner = next(iter(workloads_by_uid.get(uid, [])), None) if uid else None
@@ -494,7 +494,7 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
                 await kube.delete_pod(view.namespace, name, pod_uid, force=force)
             case RetirePod(name=name, uid=pod_uid):  # one by one: nothing waits for it, the status is written
                 if await kube.retire_pod(view.namespace, name, pod_uid):
-                    runtime.retired_pods.add((view.namespace, name))
+                    runtime.retired_pods.add(pod_uid)
             case DeleteRetiredPods():
                 await kube.delete_retired_pods(view)
             case CreateService(headless=headless):

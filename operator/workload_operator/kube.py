@@ -463,6 +463,8 @@ class Kube:
         """Label the pod of this uid retired: the operator's watch (``WATCHED_PODS``) no longer shows it, and the
         API server tells that watch it is gone. False when that pod is gone; Conflict when the write was refused
         as stale (409), or the pod of that name is not of this uid (422: decide again from what the watch shows)."""
+        if not uid:  # the test below would never pass: it would be taken for a conflict, again and again
+            raise ValueError(f"retiring a pod needs its uid: {namespace}/{name}")
         ops = [{"op": "test", "path": "/metadata/uid", "value": uid},
                {"op": "add", "path": f"/metadata/labels/{RETIRED_LABEL.replace('/', '~1')}", "value": "true"}]
         try:

@@ -84,8 +84,9 @@ class Shell:
     async def pod_event(self, body: dict) -> None:
         for key, summary in (await pods_by_workload(body=kopf.Body(body), namespace="ml") or {}).items():
             self.pods[key] = [summary]
-        await on_pod_event(type="MODIFIED", body=kopf.Body(body), name=body["metadata"]["name"], namespace="ml",
-                           memo=self.memo, workloads_by_uid=self.workloads, pods_by_workload=self.pods)
+        await on_pod_event(type="MODIFIED", body=kopf.Body(body), uid=body["metadata"]["uid"],
+                           name=body["metadata"]["name"], namespace="ml", memo=self.memo,
+                           workloads_by_uid=self.workloads, pods_by_workload=self.pods)
 
 
 async def test_a_finished_workloads_write_is_forgotten_once_indexed_and_nothing_older_is_reconciled():
