@@ -495,8 +495,8 @@ async def apply(view: WorkloadView, decision: Decision, runtime: Runtime) -> Wor
             case RetirePod(name=name, uid=pod_uid):  # one by one: nothing waits for it, the status is written
                 if await kube.retire_pod(view.namespace, name, pod_uid):
                     runtime.retired_pods.add(pod_uid)
-            case DeleteRetiredPods():
-                await kube.delete_retired_pods(view)
+            case DeleteRetiredPods(names=names):
+                await kube.delete_retired_pods(view.namespace, names, view.uid)
             case CreateService(headless=headless):
                 assert view.spec is not None
                 manifest = headless_service_manifest(view) if headless else service_manifest(view, view.spec)

@@ -4,8 +4,8 @@ A finished Workload (completed, failed, cancelled) stays in the operator's index
 in a long-running operator most Workloads are finished ones. What is left to decide for one (``decide``) is
 the ``ttlSecondsAfterFinished`` delete and, once it is deleted, its pods and Service removed and its finalizer
 released; the queue and the metrics read only its state. That takes its identity (name, namespace, uid,
-resourceVersion), deletionTimestamp and finalizers, its state and completionTime, and its spec's type, TTL and
-replicas (a gang has a headless Service to remove).
+resourceVersion), deletionTimestamp and finalizers, its state, attempts and completionTime, and its spec's type,
+TTL and replicas (a gang has a headless Service to remove; the last attempt's pods are named by both).
 
 So the index holds for it a view with those alone: a status without its history, conditions, message or run
 (whose result is up to 4 KiB), and a spec shared by every finished Workload of the same type, TTL and cancel
@@ -36,21 +36,21 @@ def held(view: WorkloadView) -> WorkloadView:
     return WorkloadView(
         name=view.name, namespace=sys.intern(view.namespace), uid=view.uid, generation=view.generation,
         # completionTime only counts for the TTL: without one, Workloads finished in the same state share a status.
-        status=_status(status.state, status.completion_time) if ttl is not None else _status(status.state, None),
+        status=_status(status.state, status.attempts, status.completion_time if ttl is not None else None),
         spec=_spec(spec.type, ttl, spec.cancel, spec.replicas) if spec is not None else None, spec_error=view.spec_error,
         deleting=view.deleting, finalizers=_finalizers(view.finalizers), resource_version=view.resource_version,
     )
 
 
-def _status(state: State, completion_time: Any) -> WorkloadStatus:
+def _status(state: State, attempts: int, completion_time: Any) -> WorkloadStatus:
     if completion_time is None:
-        return _shared_status(state)
-    return WorkloadStatus(state=state, completion_time=completion_time)
+        return _shared_status(state, attempts)
+    return WorkloadStatus(state=state, attempts=attempts, completion_time=completion_time)
 
 
-@functools.cache
-def _shared_status(state: State) -> WorkloadStatus:
-    return WorkloadStatus(state=state)
+@functools.lru_cache(maxsize=256)
+def _shared_status(state: State, attempts: int) -> WorkloadStatus:
+    return WorkloadStatus(state=state, attempts=attempts)
 
 
 @functools.lru_cache(maxsize=256)

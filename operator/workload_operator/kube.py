@@ -29,7 +29,7 @@ from workload_operator import GROUP, KIND, PLURAL, VERSION, metrics
 from workload_operator.lifecycle.decide import FINALIZER, CreationRefusal, WorkloadView
 from workload_operator.lifecycle.pods import controller_uid
 from workload_operator.lifecycle.status import WorkloadStatus
-from workload_operator.manifests import RETIRED_LABEL, WORKLOAD_UID_LABEL
+from workload_operator.manifests import RETIRED_LABEL
 
 JSON_PATCH = "application/json-patch+json"
 USER_AGENT = "workload-operator/0.1.0"
@@ -477,14 +477,14 @@ class Kube:
             raise
         return True
 
-    async def delete_retired_pods(self, view: WorkloadView) -> None:
-        """Delete the Workload's retired pods, which no watch of the operator shows: listed by their labels, each
-        deleted only if the Workload controls it (labels are anyone's to set)."""
-        selector = f"{WORKLOAD_UID_LABEL}={view.uid},{RETIRED_LABEL}"
-        pods, _ = await _call(_list, self.http, f"/api/v1/namespaces/{view.namespace}/pods", label_selector=selector)
-        for pod in pods:
-            if controller_uid(pod) == view.uid:
-                await self.delete_pod(view.namespace, pod["metadata"]["name"], pod["metadata"]["uid"])
+    async def delete_retired_pods(self, namespace: str, names: tuple[str, ...], owner_uid: str) -> None:
+        """Delete the pods of these names that the Workload controls, which no watch of the operator shows (it
+        retired them): each read by name first (not listed by label: a list of a namespace's pods costs the API
+        server a pass over all of them), then deleted by its uid."""
+        for name in names:
+            pod = await _read(self.core.read_namespaced_pod, name, namespace)
+            if pod is not None and controller_uid(pod) == owner_uid:
+                await self.delete_pod(namespace, name, pod["metadata"]["uid"])
 
     async def create_service(self, manifest: dict[str, Any], owner_uid: str) -> None:
         """Create the Service, or find the workload's own Service of that name."""

@@ -54,8 +54,8 @@ class Api:
         self.calls.append(("retire_pod", namespace, name, uid))
         return True
 
-    async def delete_retired_pods(self, view: WorkloadView) -> None:
-        self.calls.append(("delete_retired_pods", view.namespace, view.name, view.uid))
+    async def delete_retired_pods(self, namespace: str, names: tuple[str, ...], owner_uid: str) -> None:
+        self.calls.append(("delete_retired_pods", namespace, names, owner_uid))
 
     def __getattr__(self, name: str):  # any other call: recorded, and refused
         async def call(*args, **kwargs):
@@ -126,7 +126,6 @@ async def test_a_ttl_and_the_release_work_from_the_reduced_view():
     assert api.calls == [
         ("delete_workload", "ml", "train", UID),
         ("delete_pod", "ml", pod_name("train", 1), "uid-pod", False),
-        ("delete_retired_pods", "ml", "train", UID),
         ("remove_finalizer", "ml", "train", UID, (FINALIZER,)),
     ]
     assert shell.runtime.written[UID].resource_version == "8"

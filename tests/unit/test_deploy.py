@@ -39,11 +39,11 @@ OPERATOR_NEEDS: frozenset[Rule] = frozenset({
     (GROUP, f"{PLURAL}/status", "patch"),     # kube.write_status()
     (GROUP, f"{PLURAL}/finalizers", "update"),  # admission (OwnerReferencesPermissionEnforcement): kube.create_pod()
                                               # and kube.create_service() set blockOwnerDeletion (manifests.owner_reference())
-    ("", "pods", "list"),                     # kopf: @kopf.index / @kopf.on.event on pods, label-selected (handlers.py);
-                                              # kube.delete_retired_pods()
+    ("", "pods", "list"),                     # kopf: @kopf.index / @kopf.on.event on pods, label-selected (handlers.py)
     ("", "pods", "watch"),                    # kopf: the same handlers, then the watch
     ("", "pods", "create"),                   # kube.create_pod()
     ("", "pods", "get"),                      # kube.create_pod() on 409: is the pod of that name the workload's own?
+                                              # kube.delete_retired_pods(): those the watch no longer shows
     ("", "pods", "patch"),                    # kube.retire_pod(): a finished Workload's finished pod leaves the watch
     ("", "pods", "delete"),                   # kube.delete_pod(); admission: an ownerReference needs delete on the object
     ("", "services", "create"),               # kube.create_service()

@@ -129,7 +129,8 @@ def test_a_service_gang_has_its_service_and_the_headless_one():
     decision = decide(view("queued", spec={**GANG, "type": "service", "port": 80}), (), NOW)
     assert decision.actions[:2] == (CreateService(), CreateService(headless=True))
     released = decide(view("completed", spec={**GANG, "type": "service", "port": 80}, deleting=True), (), NOW)
-    assert released.actions == (DeleteRetiredPods(), DeleteService(), DeleteService(headless=True), RemoveFinalizer())
+    assert released.actions == (DeleteRetiredPods(tuple(names(0, 1, 2, 3))), DeleteService(), DeleteService(headless=True),
+                                RemoveFinalizer())
 
 
 def test_the_failure_names_the_pod_that_failed_first():

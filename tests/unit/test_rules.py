@@ -170,7 +170,7 @@ def test_cancelling_before_serving_is_cancelled():
 
 def test_deleting_a_finished_service_removes_its_service():
     decision = decide(view("completed", spec=SERVICE, deleting=True), (), NOW)
-    assert decision.actions == (DeleteRetiredPods(), DeleteService(), RemoveFinalizer())
+    assert decision.actions == (DeleteRetiredPods(("train-1",)), DeleteService(), RemoveFinalizer())
 
 
 # --- deadlines, TTL, nothing stuck --------------------------------------------------------------

@@ -190,7 +190,10 @@ class RetirePod:
 
 @dataclasses.dataclass(frozen=True)
 class DeleteRetiredPods:
-    """The Workload's retired pods, which the watch no longer shows: found by their labels, then deleted."""
+    """The current attempt's pods that the watch does not show (retired ones): each read by name, and deleted if
+    the Workload controls it. Earlier attempts' pods were gone before the current one started."""
+
+    names: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,6 +324,12 @@ class _Step:
         """Stopping for good: every pod the workload has, of this attempt or any other."""
         return self.delete(self.gang.pods)
 
+    def delete_retired(self) -> tuple[Action, ...]:
+        """Delete the current attempt's pods that the watch does not show: those retired, if they are still there."""
+        shown = {pod.name for pod in self.gang.pods}
+        names = tuple(name for name in self.gang.names if name not in shown) if self.status.attempts else ()
+        return (DeleteRetiredPods(names),) if names else ()
+
     def force_due(self, pod: PodSummary) -> datetime.datetime | None:
         """When a terminating pod is given up on: its graceful deletion due, plus the policy's margin.
 
@@ -378,7 +387,7 @@ def decide(view: WorkloadView, pods: Iterable[PodSummary], now: datetime.datetim
             return NOTHING
         services = (*((DeleteService(),) if view.is_service else ()),
                     *((DeleteService(headless=True),) if view.replicas > 1 else ()))
-        return Decision(actions=(*step.delete_all(), DeleteRetiredPods(), *services, RemoveFinalizer()))
+        return Decision(actions=(*step.delete_all(), *step.delete_retired(), *services, RemoveFinalizer()))
     if state in TERMINAL:
         return _finished(step)
     # The finalizer goes on before anything is created that deletion must clean up.
