@@ -121,7 +121,7 @@ async def test_delete_when_completed_releases_at_once(cluster: Cluster, status_w
     await wait_for(lambda: retired_pod(cluster, "done-1"), "done-1 retired")
     await cluster.delete_workload("done")
     await cluster.wait_gone("done")
-    await cluster.wait_pod_gone("done-1")  # out of the watch, yet found by its labels and deleted
+    await cluster.wait_pod_gone("done-1")  # out of the watch, yet read by its name and deleted
     assert status_writes("done") == 5  # nothing written on the way out
 
 

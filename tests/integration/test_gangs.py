@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 
 async def test_a_finished_gangs_pods_are_each_retired_once(cluster: Cluster, kube_api):
-    """Retired together, and each pod's leaving the watch (its DELETED event) brings no second patch."""
+    """All four retired, and each pod's leaving the watch (its DELETED event) brings no second patch."""
     await cluster.create_workload("ret", replicas=4)
     await wait_for(lambda: pods_of(cluster, "ret"), "the gang's pods")
     for name in names("ret"):
