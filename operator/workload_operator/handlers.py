@@ -327,10 +327,10 @@ async def on_pod_event(type: str, body: kopf.Body, uid: str, name: str, namespac
         if type == "DELETED":  # out of the watch, and of the index
             runtime.retired_pods.discard(uid)
         return
-    uid = controller_uid(body)
-    owner = next(iter(workloads_by_uid.get(uid, [])), None) if uid else None
+    owner_uid = controller_uid(body)
+    owner = next(iter(workloads_by_uid.get(owner_uid, [])), None) if owner_uid else None
     if owner is not None and owner.namespace == namespace:
-        await reconcile(uid, runtime, workloads_by_uid, pods_by_workload)
+        await reconcile(owner_uid, runtime, workloads_by_uid, pods_by_workload)
 
 
 async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kopf.Index) -> None:

@@ -164,6 +164,13 @@ async def _read(read: Any, *args: Any) -> dict[str, Any] | None:
         raise
 
 
+async def _delete_own(read: Any, delete: Any, name: str, namespace: str, owner_uid: str) -> None:
+    """Delete the object of that name if the workload controls it (not watched: read first, then delete that uid)."""
+    found = await _read(read, name, namespace)
+    if found is not None and controller_uid(found) == owner_uid:  # else gone, or someone else's
+        await _delete(delete, name, namespace, uid=found["metadata"]["uid"])
+
+
 async def _delete(fn: Any, *args: Any, uid: str, **options: Any) -> dict[str, Any] | None:
     """Delete one incarnation of an object: the uid precondition leaves a newer object of the same name alone.
 
@@ -482,20 +489,17 @@ class Kube:
         retired them): each read by name first (not listed by label: a list of a namespace's pods costs the API
         server a pass over all of them), then deleted by its uid."""
         for name in names:
-            pod = await _read(self.core.read_namespaced_pod, name, namespace)
-            if pod is not None and controller_uid(pod) == owner_uid:
-                await self.delete_pod(namespace, name, pod["metadata"]["uid"])
+            await _delete_own(self.core.read_namespaced_pod, self.core.delete_namespaced_pod, name, namespace, owner_uid)
 
     async def create_service(self, manifest: dict[str, Any], owner_uid: str) -> None:
         """Create the Service, or find the workload's own Service of that name."""
         await _create(self.core.create_namespaced_service, self.core.read_namespaced_service, manifest, owner_uid)
 
     async def delete_service(self, namespace: str, name: str, owner_uid: str) -> None:
-        """Delete the Service of that name if it is the workload's own (not watched: read first, then delete that uid)."""
-        service = await _read(self.core.read_namespaced_service, name, namespace)
-        if service is None or controller_uid(service) != owner_uid:
-            return  # gone, or someone else's (a NameConflict kept us from ever using it)
-        await _delete(self.core.delete_namespaced_service, name, namespace, uid=service["metadata"]["uid"])
+        """Delete the Service of that name if it is the workload's own (someone else's: a NameConflict kept us from
+        ever using it)."""
+        await _delete_own(self.core.read_namespaced_service, self.core.delete_namespaced_service, name, namespace,
+                          owner_uid)
 
     async def delete_workload(self, view: WorkloadView) -> dict[str, Any] | None:
         """Delete this incarnation of the Workload (ttlSecondsAfterFinished); held by the finalizer, the object
