@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.harness import Cluster, assert_valid_history, wait_for
+from tests.harness import DEADLINE, Cluster, assert_valid_history, wait_for
 from tests.scenarios import SERVICE
 from workload_operator import handlers, metrics  # noqa: F401 (metrics: registers them; read below from REGISTRY)
 from workload_operator.devcluster.emulator import Faults, KubeAPIServer
@@ -46,7 +46,14 @@ def quick_retries(monkeypatch):
     """The operator's waits before retrying after a transient API failure, a tenth as long: the same number of
     retries, doubling the same way, but five failures of one step in a row (a pod and a Service to create and a
     status to write: not rare at these rates) cost 1.5 s, not 15.5 s."""
-    monkeypatch.setattr(handlers, "RETRY_DELAYS", tuple(delay / 10 for delay in handlers.RETRY_DELAYS))
+    monkeypatch.setattr(handlers, "RETRY_DELAYS", QUICK_RETRY_DELAYS)
+
+
+# A step may fail every one of its retries (a gang's three creations fail together one time in two at these rates)
+# before a timer tries it again: the waits below allow for that backoff on top of the usual deadline, which a busy
+# machine needs whole.
+QUICK_RETRY_DELAYS = tuple(delay / 10 for delay in handlers.RETRY_DELAYS)
+WAIT = DEADLINE + sum(QUICK_RETRY_DELAYS)
 
 
 def api_errors(code: str) -> float:
@@ -64,9 +71,9 @@ def conflicts() -> float:
 
 async def batch(cluster: Cluster, name: str, exit_code: int) -> None:
     await cluster.create_workload(name)
-    await cluster.wait_pod(f"{name}-1")
+    await cluster.wait_pod(f"{name}-1", timeout=WAIT)
     await cluster.pod_running(f"{name}-1")
-    await cluster.wait_state(name, "running")
+    await cluster.wait_state(name, "running", timeout=WAIT)
     await cluster.pod_exited(f"{name}-1", exit_code, message="ValueError: bad" if exit_code else '{"loss": 0.1}')
 
 
@@ -80,18 +87,18 @@ def pod_names(kind: str, name: str, attempt: int) -> list[str]:
 async def gang(cluster: Cluster, name: str) -> None:
     await cluster.create_workload(name, replicas=GANG)
     for pod in pod_names("gang", name, 1):
-        await cluster.wait_pod(pod)
+        await cluster.wait_pod(pod, timeout=WAIT)
         await cluster.pod_running(pod)
-    await cluster.wait_state(name, "running")
+    await cluster.wait_state(name, "running", timeout=WAIT)
     for pod in pod_names("gang", name, 1):
         await cluster.pod_exited(pod, 0, message='{"loss": 0.1}')
 
 
 async def service(cluster: Cluster, name: str) -> None:
     await cluster.create_workload(name, **SERVICE)
-    await cluster.wait_pod(f"{name}-1")
+    await cluster.wait_pod(f"{name}-1", timeout=WAIT)
     await cluster.pod_ready(f"{name}-1")
-    await cluster.wait_state(name, "serving")
+    await cluster.wait_state(name, "serving", timeout=WAIT)
     await cluster.patch_spec(name, cancel=True)
 
 
@@ -134,10 +141,10 @@ async def test_lifecycles_survive_api_faults(seed, cluster: Cluster, kube_api: K
     for kind, (final, path) in EXPECTED.items():
         for name in names[kind]:
             if kind == "doomed":
-                await cluster.wait_gone(name)
+                await cluster.wait_gone(name, timeout=WAIT)
                 workload = stored(kube_api, workloads, name)[-1]  # as it was when its finalizer was released
             else:
-                workload = await cluster.wait_state(name, final)
+                workload = await cluster.wait_state(name, final, timeout=WAIT)
             status = workload["status"]
             edges = assert_valid_history(workload)
             assert edges == path, f"{name}: {edges}"
@@ -156,7 +163,7 @@ async def test_lifecycles_survive_api_faults(seed, cluster: Cluster, kube_api: K
                     for attempt in (1, 2) for pod in pod_names(kind, name, attempt)}
             assert made == {pod: attempt == 1 for attempt in (1, 2) for pod in pod_names(kind, name, attempt)}, made
             if kind in ("svc", "doomed"):
-                await cluster.wait_pod_gone(f"{name}-1")
+                await cluster.wait_pod_gone(f"{name}-1", timeout=WAIT)
 
     # Each kind of fault happened, and every one was seen, counted and handled as it should be.
     injected = {kind: faults.count(kind) for kind in FAULT_KINDS}
