@@ -30,6 +30,7 @@ import kopf
 from workload_operator import GROUP, PLURAL, VERSION, metrics
 from workload_operator.held import held
 from workload_operator.kopf_backlog import queue_events_in_backlogs
+from workload_operator.kopf_bodies import free_event_bodies_by_refcount
 from workload_operator.kopf_dispatch import build_handler_kwargs_once
 from workload_operator.kopf_json import parse_kopfs_json_with_orjson
 from workload_operator.kopf_startup import wake_index_waiters_once
@@ -54,6 +55,7 @@ build_handler_kwargs_once()  # a watch event's handler arguments built once, not
 drop_managed_fields_on_arrival()  # bodies held without what nobody here reads (see kopf_transform.py)
 parse_kopfs_json_with_orjson()  # watch events and answers parsed about twice as fast (see kopf_json.py)
 queue_events_in_backlogs()  # each object's events queued in a list, not in 4 kB of asyncio.Queue (see kopf_backlog.py)
+free_event_bodies_by_refcount()  # an event's body freed once handled, not at the collector's next pass (see kopf_bodies.py)
 
 # A full lifecycle is at most ~8 steps; a reconcile that takes more is looping on a bug.
 MAX_STEPS = 20
