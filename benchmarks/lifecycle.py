@@ -1,5 +1,6 @@
 """python -m benchmarks.lifecycle [--sizes 100,1000,5000] [--replicas 8] [--kubeconfig PATH | --real] [--profile DIR]
                                 [--modes batch,service,worker-loss,gang,kopf-floor,watch-floor,job-controller]
+                                [--running K]
 
 Drives N workloads at once through a whole lifecycle, with the operator as its own process and this
 driver playing the users and the kubelet, and prints a table with a row per mode and N:
@@ -139,6 +140,7 @@ class Run:
     restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
     restart_cpu: float = 0.0  # CPU seconds the restarted operator took to list the N Workloads and their pods, and settle
     restart_rss_mb: float = 0.0  # the restarted operator's whole RSS once settled (what a memory limit sees)
+    running: int = 0  # Workloads left running beside the N finished ones when the operator restarted (--running)
     finish_latencies: list[float] = field(default_factory=list)  # last pod Succeeded -> finished (batch, job-controller)
 
     @property
@@ -363,6 +365,11 @@ class Driver:
         await self.call("PATCH", f"{self.pods_url}/{pod}", [  # retired: out of the operator's watch
             {"op": "add", "path": f"/metadata/labels/{RETIRED_LABEL.replace('/', '~1')}", "value": "true"}], JSON_PATCH)
 
+    async def keep_running(self, workload: str, mode: str) -> None:
+        """A Workload (batch or gang) played up to running, and left there."""
+        await self.create(workload, mode)
+        await self.run_pods(workload, 1, RUNNING)
+
     async def lifecycle(self, workload: str, mode: str) -> None:
         if mode == JOB_CONTROLLER:
             await self.job(workload)
@@ -498,7 +505,7 @@ class Connections:
         return len(self.seen)
 
 
-async def clean_up(driver: Driver, size: int, unrelated: int, as_operator: bool = False) -> None:
+async def clean_up(driver: Driver, size: int, unrelated: int, as_operator: bool = False, running: int = 0) -> None:
     """On a real API server: remove what the run created. The Workloads go first, while the operator runs
     (it deletes their pods and releases them); a namespace alone would wait for a namespace controller.
     ``as_operator`` (the floors): nothing runs that would, so the driver releases and deletes them itself."""
@@ -516,7 +523,8 @@ async def clean_up(driver: Driver, size: int, unrelated: int, as_operator: bool 
     if as_operator:
         await asyncio.gather(*(release(f"w{i}") for i in range(size)),
                              *(delete(f"{driver.pods_url}/w{i}-1") for i in range(size)))
-    await asyncio.gather(*(delete(f"{driver.workloads_url}/w{i}") for i in range(size)))
+    await asyncio.gather(*(delete(f"{driver.workloads_url}/w{i}") for i in range(size)),
+                         *(delete(f"{driver.workloads_url}/r{i}") for i in range(running)))
     for _ in range(600):
         async with driver.session.get(driver.workloads_url, params={"limit": "1"}) as response:
             if not (await response.json())["items"]:
@@ -575,13 +583,16 @@ class Profiled:
 
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
                   one_at_a_time: bool = False, baseline: pathlib.Path | None = None, replicas: int = 8,
-                  profile: pathlib.Path | None = None) -> Run:
+                  profile: pathlib.Path | None = None, running: int = 0) -> Run:
     """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead;
     ``replicas``: the pods of each gang (gang mode only); ``profile``: a folder for py-spy's profiles of the
-    operator, one of the run and one of the restart."""
+    operator, one of the run and one of the restart; ``running``: Workloads (batch or gang) started after the
+    burst and left running, for the restart to find beside the finished ones."""
     replicas = replicas if mode == "gang" else 1
+    if running and mode not in ("batch", "gang"):
+        raise ValueError(f"Workloads left running are batch or gang ones, not {mode}")
     run = Run(mode=mode, size=size, unrelated=unrelated, one_at_a_time=one_at_a_time, replicas=replicas,
-              baseline=baseline is not None)
+              baseline=baseline is not None, running=running)
     namespace = "bench-" + uuid.uuid4().hex[:6]
     log = api.kubeconfig.with_name(f"operator-{namespace}.log")
     if mode == JOB_CONTROLLER and api.plane is None:
@@ -645,6 +656,13 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
             run.after_burst_kb = (process_usage(operator.pid, "VmRSS")[1] - idle_rss_mb) * 1024 / size
+            # The burst's own figures, before any Workloads are left running (--running).
+            run.latencies, run.pods = list(driver.latencies), len(driver.pods)
+            run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
+            if running:  # left running beside the finished ones, for the restart to find
+                await asyncio.wait_for(unless_something_fails(asyncio.gather(
+                    *(driver.keep_running(f"r{i}", mode) for i in range(running))), watches, exited), timeout)
+                await settled(api, operator.pid, mode=mode)
             # Memory per Workload held: a new operator finds the N finished Workloads (and their pods), lists them
             # and has nothing to do; its RSS once settled, over the idle RSS of the first one, per Workload.
             run.stop_seconds = await stop(operator)
@@ -671,14 +689,13 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             await asyncio.gather(*lifecycles, *watches, return_exceptions=True)  # reaped: none left for the next run
             if api.plane is None and not api.emulated and operator.poll() is None:  # a server of the user's keeps it
                 try:
-                    await clean_up(driver, size, unrelated, as_operator=mode in FLOORS)
+                    await clean_up(driver, size, unrelated, as_operator=mode in FLOORS, running=run.running)
                 except Exception as exc:
                     print(f"warning: could not clean up namespace {namespace}: {exc!r}", file=sys.stderr)
             stopped = await stop(operator)
             run.stop_seconds = run.stop_seconds or stopped
             await exited
-    run.latencies, run.pods, run.finish_latencies = driver.latencies, len(driver.pods), driver.finish_latencies
-    run.transitions = sum(driver.counted.values())  # the operator's own count, in each status
+    run.finish_latencies = driver.finish_latencies
     if run.transitions != size * len(PATHS[mode]):
         raise RuntimeError(f"{run.transitions} transitions counted in the statuses, not {size * len(PATHS[mode])}")
     return run
@@ -721,7 +738,8 @@ def breakdown(runs: list[Run]) -> str:
     lines.append(f"Requests of an operator restarted with the finished Workloads (none expected): {restarted}")
     restart_cpu = ", ".join(f"{r.mode} {r.label}: {r.restart_cpu:.1f}" for r in runs)
     lines.append(f"CPU seconds that restarted operator took to start, list them and settle: {restart_cpu}")
-    restart_rss = ", ".join(f"{r.mode} {r.label}: {r.restart_rss_mb:.0f}" for r in runs)
+    restart_rss = ", ".join(f"{r.mode} {r.label}: {r.restart_rss_mb:.0f}"
+                            + (f" ({r.running} more running)" if r.running else "") for r in runs)
     lines.append(f"RSS (MB) of that restarted operator once settled: {restart_rss}")
     left = ", ".join(f"{r.mode} {r.label}: {r.after_burst_kb:.1f} against {r.held_kb:.1f}" for r in runs)
     lines.append(f"Memory per Workload (kB) the operator holds once its burst has finished, against a restarted one: {left}")
@@ -804,7 +822,8 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
             async with api_for(args.kubeconfig, real=args.real) as api:
                 description = api.description
                 runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline,
-                                          args.replicas, None if mode == JOB_CONTROLLER else args.profile))
+                                          args.replicas, None if mode == JOB_CONTROLLER else args.profile,
+                                          args.running if mode in ("batch", "gang") else 0))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -849,6 +868,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=pathlib.Path, metavar="DIR",
                         help="run the operator (or floor) under py-spy and write its profiles into DIR, one per run "
                              "and one per restart (`python -m benchmarks.profile FILE` summarizes one)")
+    parser.add_argument("--running", type=int, default=0, metavar="K",
+                        help="batch and gang rows: after the burst, start K more Workloads and leave them running, so "
+                             "that the restart finds them beside the N finished ones (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take (default %(default)s)")
     args = parser.parse_args(argv)
     if unknown := set(args.modes.split(",")) - set(PATHS):

@@ -21,7 +21,7 @@ from benchmarks import profile
 from benchmarks.apis import CountingProxy, emulated_api, proxied_api
 from benchmarks.lifecycle import FLOORS, JOB_CONTROLLER, PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
-from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer
+from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer, parse_resource_path
 from workload_operator.kube import Kube
 from workload_operator.lifecycle.decide import WorkloadView
 from tests.harness import client_configuration, stand_in_api, write_kubeconfig
@@ -60,6 +60,22 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     assert run.restart_cpu > 0  # and its start-up, listing and settling are measured
     assert run.after_burst_kb != 0 and run.held_kb != 0  # what the burst left, and what a restart holds
     assert run.restart_rss_mb > 0  # and the whole of it, as a memory limit sees it
+
+
+async def test_workloads_left_running_meet_the_restart_and_stay_out_of_the_bursts_figures():
+    """--running: after the burst, K more Workloads are played up to running and left there; the restarted operator
+    finds them beside the finished ones, writes nothing, and the burst's requests and reactions are its own."""
+    async with emulated_api() as api:
+        run = await one_run(api, "batch", SIZE, unrelated=0, timeout=60, running=2)
+        written = collections.Counter(route.name for request in api.log(0)
+                                      if (route := parse_resource_path(request.path)) is not None
+                                      and route.plural == PLURAL and route.subresource == "status")
+
+    assert run.running == 2 and run.restart_writes == 0
+    assert written["r0"] == written["r1"] == 3  # queued, preparing, running: left there
+    assert run.pods == SIZE and len(run.latencies) == SIZE * 2 and run.others == expected_others("batch")
+    with pytest.raises(ValueError, match="batch or gang"):
+        await one_run(api, "service", SIZE, unrelated=0, timeout=60, running=2)
 
 
 async def test_a_gang_costs_one_status_write_per_transition_whatever_its_pods_do():
