@@ -28,7 +28,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION, metrics
-from workload_operator.held import held
+from workload_operator.held import held, is_reduced
 from workload_operator.kopf_backlog import queue_events_in_backlogs
 from workload_operator.kopf_bodies import free_event_bodies_by_refcount
 from workload_operator.kopf_dispatch import build_handler_kwargs_once
@@ -281,7 +281,15 @@ def own_echo(body: kopf.Body, uid: str, memo: kopf.Memo) -> WorkloadView | None:
 @kopf.index(GROUP, VERSION, PLURAL)
 async def workloads_by_uid(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> dict[str, WorkloadView]:
     # One parse per write; a finished Workload's view reduced to what its later decisions read (see held.py).
-    return {uid: held(own_echo(body, uid, memo) or WorkloadView.from_body(body))}
+    view = held(own_echo(body, uid, memo) or WorkloadView.from_body(body))
+    if is_reduced(view):
+        # Nothing reads a finished Workload's spec or status after this (its event handler reads its metadata), yet
+        # kopf holds the event's body until the handler has run: at start-up, every listed Workload's until every
+        # index is filled. So the parsed body lets go of them here (docs/performance.md, "What a restart holds").
+        source = body._src  # the event's parsed object, which kopf's Body reads through
+        source.pop("spec", None)
+        source.pop("status", None)
+    return {uid: view}
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)

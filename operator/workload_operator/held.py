@@ -28,9 +28,9 @@ from workload_operator.lifecycle.status import WorkloadStatus
 def held(view: WorkloadView) -> WorkloadView:
     """The view to keep in the index: a finished Workload's reduced to what its later decisions read; any other
     as it is (its state still moves, and every part of its status and spec may be read)."""
-    status = view.status
-    if status.state not in TERMINAL or view.status_error:
+    if not is_reduced(view):
         return view
+    status = view.status
     spec = view.spec
     ttl = spec.ttl_seconds_after_finished if spec is not None else None
     return WorkloadView(
@@ -40,6 +40,11 @@ def held(view: WorkloadView) -> WorkloadView:
         spec=_spec(spec.type, ttl, spec.cancel, spec.replicas) if spec is not None else None, spec_error=view.spec_error,
         deleting=view.deleting, finalizers=_finalizers(view.finalizers), resource_version=view.resource_version,
     )
+
+
+def is_reduced(view: WorkloadView) -> bool:
+    """Whether ``held`` reduces this view: a finished Workload's, with a status the operator can read."""
+    return view.status.state in TERMINAL and not view.status_error
 
 
 def _status(state: State, attempts: int, completion_time: Any) -> WorkloadStatus:

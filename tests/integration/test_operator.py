@@ -6,14 +6,19 @@ The shared scenarios (tests/scenarios.py) plus what only the emulator can show: 
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 
+import kopf
 import pytest
 
 from tests.harness import Cluster, assert_valid_history, wait_for
 from tests.scenarios import *  # noqa: F403  (the shared scenarios run on this tier too)
+from workload_operator.handlers import workloads_by_uid
+from workload_operator.held import held
 from workload_operator.lifecycle import WorkloadStatus, apply_transition
+from workload_operator.lifecycle.decide import WorkloadView
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -123,3 +128,18 @@ async def test_a_write_the_api_server_refuses_on_its_own_terms_is_reported_and_r
 async def test_the_ttl_deletes_once(cluster: Cluster, kube_api, audit):
     await test_the_ttl_deletes_a_finished_workload(cluster, audit)  # the shared scenario, then its request count
     assert len(kube_api.writes(resource="workloads", subresource=None, name="brief", methods=("DELETE",))) == 1
+
+
+async def test_the_index_lets_go_of_a_finished_workloads_spec_and_status_and_keeps_a_running_ones(cluster: Cluster):
+    """kopf holds each event's body until its handler has run (at start-up, every listed Workload's until every
+    index is filled); once a finished Workload is indexed, only its metadata is read again."""
+    running = await cluster.start_running("train")
+    await cluster.pod_exited("train-1", 0)
+    finished = await cluster.wait_state("train", "completed")
+    uid = finished["metadata"]["uid"]
+
+    for body, kept in ((running, running), (finished, {k: v for k, v in finished.items() if k not in ("spec", "status")})):
+        source = copy.deepcopy(body)
+        entry = await workloads_by_uid(body=kopf.Body(source), uid=uid, memo=kopf.Memo())
+        assert entry == {uid: held(WorkloadView.from_body(body))}  # the index holds what it held before
+        assert source == kept
