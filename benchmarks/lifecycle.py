@@ -135,7 +135,8 @@ class Run:
     peak_rss_mb: float = 0.0
     stop_seconds: float = 0.0
     connections: int = 0  # distinct TCP connections the operator opened to the API (watches included)
-    held_kb: float = 0.0  # RSS per Workload of an operator restarted with the N finished Workloads, over an idle one's
+    held_kb: float = 0.0  # RSS per Workload of an operator restarted with the N finished Workloads (and any left
+    # running, counted in), over an idle one's
     after_burst_kb: float = 0.0  # the same, of the operator that ran them, once they had all finished and it settled
     restart_writes: int = 0  # requests the restarted operator sent, watches and their lists excepted: 0 expected
     restart_cpu: float = 0.0  # CPU seconds the restarted operator took to list the N Workloads and their pods, and settle

@@ -7,8 +7,9 @@ it. Reference counting never frees a cycle, so every event's body (its whole par
 Workload here) stays in memory after the event is handled, until the cyclic garbage collector reaches the
 generation it has aged into. Under a burst, an event's body is still in use when a young collection runs, so it
 ages; the oldest generation is collected rarely. Once a burst of 1,000 batch Workloads had settled on the
-project's control plane, a full collection freed 146,000 objects, 53 MB, all of them kopf's bodies and patches
-and the objects they hold; until then they filled the memory the burst had taken.
+project's control plane, a full collection freed 204,828 objects, and 53 of the 88 MB pymalloc had in use
+(in a second run it listed what it found: kopf's bodies and patches, their views and the objects they held,
+and nothing else); until then they filled the memory the burst had taken.
 
 Here nothing of a body or a patch refers back to it: a body's views read through a small holder of the body's
 source that the body shares with them (replacing the body's source, as kopf does for daemons, replaces the
