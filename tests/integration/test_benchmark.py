@@ -17,7 +17,7 @@ import aiohttp.web
 import kubernetes
 import pytest
 
-from benchmarks import profile
+from benchmarks import profile, requests
 from benchmarks.apis import CountingProxy, emulated_api, proxied_api
 from benchmarks.lifecycle import FLOORS, JOB_CONTROLLER, PATHS, one_run
 from workload_operator import GROUP, PLURAL, VERSION
@@ -150,6 +150,25 @@ async def test_through_a_kubeconfig_the_proxy_counts_what_the_server_received(ku
                 assert (await response.json())["items"] == [], path
         async with session.get("/api/v1/namespaces") as response:
             assert not [n for n in (await response.json())["items"] if n["metadata"]["name"].startswith("bench-")]
+
+
+async def test_the_request_costs_are_of_the_calls_a_lifecycle_makes(kube_api: KubeAPIServer, kubeconfig):
+    """benchmarks.requests, pointed at the emulator: each kind of call made as many times as asked, by the operator's
+    own client and as the operator makes it (the server's log says what reached it), and its namespace removed."""
+    first = len(kube_api.requests_since(0))
+    measured, _ = await requests.run(kubeconfig, calls=6, at_once=2)
+
+    assert {calls.kind: len(calls.wall) for calls in measured} == dict.fromkeys([*requests.LIFECYCLE, "GET Workload"], 6)
+    sent = collections.Counter(
+        f"{r.method.upper()} {route.plural}{'/' + route.subresource if route.subresource else ''}"
+        for r in kube_api.requests_since(first)
+        if r.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS) and (route := parse_resource_path(r.url.path)))
+    assert sent == {"PATCH workloads": 6, "PATCH workloads/status": 6, "POST events": 6, "POST pods": 6,
+                    "PATCH pods": 6, "GET workloads": 6}
+    assert "A batch lifecycle's 13 requests" in requests.table(measured)
+    async with aiohttp.ClientSession(str(kube_api.url)) as session:
+        async with session.get("/api/v1/namespaces") as response:
+            assert not [n for n in (await response.json())["items"] if n["metadata"]["name"].startswith("requests-")]
 
 
 # What a kube-apiserver accepts as a request body (k8s.io/apiserver negotiation): no Content-Type means JSON;
