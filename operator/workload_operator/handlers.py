@@ -27,7 +27,7 @@ from typing import Any
 
 import kopf
 
-from workload_operator import GROUP, PLURAL, VERSION, metrics
+from workload_operator import GROUP, PLURAL, VERSION, kopf_transform, metrics
 from workload_operator.held import held, is_reduced
 from workload_operator.kopf_backlog import queue_events_in_backlogs
 from workload_operator.kopf_bodies import free_event_bodies_by_refcount
@@ -158,6 +158,27 @@ class Runtime:
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
 
+    def known_already(self, resource: Any, event: Any) -> bool:
+        """Whether a watch event brings nothing the operator does not hold: a change of a Workload no newer than the
+        operator's own last write of it, whose answer ``written`` holds (the server's whole object at that version,
+        so with every change before it). The echo of a finished state still goes through (the index then holds it,
+        reduced, and ``written`` lets go), and so does every event of a queued Workload under admission limits (it
+        decides its place again on them). Without integer resourceVersions (etcd's), nothing is left out."""
+        if not isinstance(event, dict) or event.get("type") != "MODIFIED":
+            return False
+        if getattr(resource, "group", None) != GROUP or getattr(resource, "plural", None) != PLURAL:
+            return False
+        meta = (event.get("object") or {}).get("metadata") or {}
+        ours = self.written.get(meta.get("uid", ""))
+        if ours is None or (ours.status.state is State.QUEUED and self.policy.limits_admission):
+            return False
+        try:
+            version = int(meta.get("resourceVersion", ""))
+        except (TypeError, ValueError):
+            return False
+        written = _rv(ours)
+        return 0 <= version < written or (version == written and ours.status.state not in TERMINAL)
+
     def views(self) -> list[WorkloadView]:
         """Every Workload as last known: the index, or our own newer write."""
         return [freshest(v, self.written.get(uid)) for uid, store in self.workloads.items() for v in list(store)[:1]]
@@ -253,6 +274,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
         audit.propagate = False
         audit.setLevel(logging.INFO)
     memo.runtime = runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
+    kopf_transform.skip_on_arrival = runtime.known_already  # the echoes of its own writes, left out of kopf's stream
     metrics.WORKLOADS.statuses = lambda: [view.status for view in runtime.views()] if runtime.workloads else []
     if port := os.environ.get(METRICS_PORT_ENV):
         try:
@@ -264,6 +286,8 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
 @kopf.on.cleanup()
 async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
     if (runtime := getattr(memo, "runtime", None)) is not None:
+        if kopf_transform.skip_on_arrival == runtime.known_already:
+            kopf_transform.skip_on_arrival = None
         await runtime.kube.close()
 
 

@@ -111,12 +111,13 @@ async def test_the_floors_see_the_operators_writes_and_send_nothing(mode):
 async def test_a_profiled_run_measures_the_operator_under_py_spy_and_keeps_its_profiles(tmp_path):
     """`--profile DIR`: the figures are the operator's own process's (not py-spy's), and each profile, of the run
     and of the restart, holds the operator's stacks as `python -m benchmarks.profile` reads them."""
+    size = 10  # enough watch events for py-spy's samples (100 a second) to find kopf processing them
     async with emulated_api() as api:
-        run = await one_run(api, "batch", SIZE, unrelated=0, timeout=60, profile=tmp_path)
+        run = await one_run(api, "batch", size, unrelated=0, timeout=60, profile=tmp_path)
 
     assert run.status_writes == run.transitions and run.restart_writes == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-3-at-once-restart.txt", "batch-3-at-once.txt"]
-    samples = profile.read(tmp_path / "batch-3-at-once.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-10-at-once-restart.txt", "batch-10-at-once.txt"]
+    samples = profile.read(tmp_path / "batch-10-at-once.txt")
     assert any(any(frame.startswith("process_resource_event (") for frame in frames) for frames, _ in samples)
     text = profile.summary(samples, top=500)
     assert " process_resource_event (reactor/processing.py)" in text and "innermost (self):" in text

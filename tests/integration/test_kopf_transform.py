@@ -1,5 +1,6 @@
 """kopf's watch streams, as the operator runs them (kopf_transform.py, applied when the handlers are loaded): every
-listed object and watch event reaches kopf without metadata.managedFields, and otherwise as the server sent it."""
+listed object and watch event reaches kopf without metadata.managedFields, and otherwise as the server sent it,
+unless the operator said kopf need not see it."""
 
 from __future__ import annotations
 
@@ -50,3 +51,27 @@ def test_a_kopf_whose_stream_moved_is_left_alone(monkeypatch, caplog):
     monkeypatch.setattr(kopf_transform, "watching", types.SimpleNamespace())  # a kopf without it
     assert kopf_transform.drop_managed_fields_on_arrival() is False
     assert "with their managedFields" in caplog.text
+
+
+async def test_what_the_operator_says_kopf_need_not_see_never_reaches_it(monkeypatch):
+    async def server_stream(*, settings, resource, namespace, operator_pause_waiter):
+        yield {"type": None, "object": copy.deepcopy(POD)}
+        yield watching.Bookmark.LISTED
+        for version in ("8", "9"):
+            yield {"type": "MODIFIED", "object": {**copy.deepcopy(POD), "metadata": {"resourceVersion": version}}}
+
+    asked = []
+
+    def skip(resource, item):
+        asked.append(resource)
+        return isinstance(item, dict) and (item["object"]["metadata"] or {}).get("resourceVersion") == "8"
+
+    monkeypatch.setattr(watching, "continuous_watch", server_stream)
+    monkeypatch.setattr(kopf_transform, "skip_on_arrival", skip)
+    assert kopf_transform.drop_managed_fields_on_arrival() is True
+    seen = [item async for item in watching.continuous_watch(settings=None, resource="workloads", namespace=None,
+                                                             operator_pause_waiter=None)]
+
+    assert [item if isinstance(item, watching.Bookmark) else item["object"]["metadata"].get("resourceVersion")
+            for item in seen] == ["7", watching.Bookmark.LISTED, "9"]
+    assert asked == ["workloads"] * 4  # asked of every item, with the resource of the stream

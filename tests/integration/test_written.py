@@ -1,14 +1,19 @@
 """The shell's memory of its own writes (Runtime.written), without an API: a finished Workload's last write is
 forgotten once the index holds it, and no reconcile then starts from anything older than that write; the TTL
-and the release of a finished Workload work from the reduced view the index keeps of it."""
+and the release of a finished Workload work from the reduced view the index keeps of it; and the watch events
+that bring nothing newer than those writes are left out of kopf's stream."""
 
 from __future__ import annotations
 
+import types
+
 import kopf
+import pytest
 
 from tests.unit.test_decide import status_in
+from workload_operator import GROUP, PLURAL
 from workload_operator.handlers import Runtime, on_pod_event, on_workload_event, pods_by_workload, workloads_by_uid
-from workload_operator.lifecycle.decide import FINALIZER, WorkloadView
+from workload_operator.lifecycle.decide import FINALIZER, Policy, WorkloadView
 from workload_operator.lifecycle.gang import pod_name
 from workload_operator.lifecycle.states import State
 
@@ -129,3 +134,36 @@ async def test_a_ttl_and_the_release_work_from_the_reduced_view():
         ("remove_finalizer", "ml", "train", UID, (FINALIZER,)),
     ]
     assert shell.runtime.written[UID].resource_version == "8"
+
+
+WORKLOADS, PODS = types.SimpleNamespace(group=GROUP, plural=PLURAL), types.SimpleNamespace(group="", plural="pods")
+
+
+@pytest.mark.parametrize(("written", "event", "left_out"), [
+    (("running", "5"), ("MODIFIED", "5"), True),      # the echo of our last write
+    (("running", "5"), ("MODIFIED", "3"), True),      # of an earlier one: the answer to the last had it already
+    (("running", "5"), ("MODIFIED", "6"), False),     # newer: someone else's change (a cancel, a deletion)
+    (("running", "5"), ("DELETED", "5"), False),      # gone: the shell forgets it
+    (("running", "5"), ("ADDED", "5"), False),
+    (("running", "5"), (None, "5"), False),           # listed at start-up
+    (("completed", "5"), ("MODIFIED", "5"), False),   # a finished state's echo: indexed, reduced; `written` lets go
+    (("completed", "5"), ("MODIFIED", "4"), True),    # an earlier write's (collecting, say): the finished one had it
+    (("running", "x5"), ("MODIFIED", "x5"), False),   # resourceVersions that are not etcd's: no order to trust
+    (None, ("MODIFIED", "5"), False),                 # nothing written by this process
+])
+def test_an_event_no_newer_than_our_own_write_is_left_out_of_kopfs_stream(written, event, left_out):
+    runtime = Runtime(kube=Api())  # type: ignore[arg-type]
+    if written is not None:
+        runtime.written[UID] = WorkloadView.from_body(workload(*written))
+    kind, version = event
+    assert runtime.known_already(WORKLOADS, {"type": kind, "object": workload("running", version)}) is left_out
+    assert runtime.known_already(PODS, {"type": kind, "object": {**POD, "metadata": {
+        **POD["metadata"], "uid": UID, "resourceVersion": version}}}) is False  # only Workloads
+
+
+def test_a_queued_workload_under_admission_limits_sees_every_event():
+    runtime = Runtime(kube=Api(), policy=Policy(max_active=1))  # type: ignore[arg-type]
+    runtime.written[UID] = WorkloadView.from_body(workload("queued", "5"))
+    assert runtime.known_already(WORKLOADS, {"type": "MODIFIED", "object": workload("queued", "5")}) is False
+    runtime.written[UID] = WorkloadView.from_body(workload("running", "6"))
+    assert runtime.known_already(WORKLOADS, {"type": "MODIFIED", "object": workload("queued", "5")}) is True
