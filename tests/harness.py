@@ -382,6 +382,11 @@ class Cluster:
                 return None
             raise
 
+    async def label_pod(self, name: str, **labels: str | None) -> dict[str, Any]:
+        """Set (or, with None, remove) labels of a pod, as a person with kubectl label may."""
+        return await self._call(self.core.patch_namespaced_pod, name, self.namespace, {"metadata": {"labels": labels}},
+                                _content_type=MERGE_PATCH)
+
     async def set_pod_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Write the pod's status the way a kubelet does: through pods/status."""
         return await self._call(self.core.patch_namespaced_pod_status, name, self.namespace, {"status": status},

@@ -421,6 +421,26 @@ async def test_a_ttl_that_passes_while_the_operator_is_down_deletes_it_on_return
     await cluster.wait_gone("expired")
 
 
+async def test_a_finished_workload_found_at_a_restart_has_its_pods_tidied_and_is_released_on_delete(
+        cluster: Cluster, status_writes, operator: Operator):
+    """A restarted operator holds a finished Workload it lists outside kopf (it waits on nothing): its pods' events
+    and its deletion still reach it."""
+    await cluster.create_workload("found")
+    await cluster.wait_pod("found-1")
+    await cluster.pod_exited("found-1", 0)
+    await cluster.wait_state("found", "completed")
+    await wait_for(lambda: retired_pod(cluster, "found-1"), "found-1 retired")
+    await operator.stop()
+    # As if the operator had stopped between its write of `completed` and the pod's retirement.
+    await cluster.label_pod("found-1", **{RETIRED_LABEL: None})
+    await operator.start()
+    await wait_for(lambda: retired_pod(cluster, "found-1"), "found-1 retired by the restarted operator")
+    await cluster.delete_workload("found")
+    await cluster.wait_gone("found")
+    await cluster.wait_pod_gone("found-1")
+    assert status_writes("found") == 5  # nothing written since it finished
+
+
 async def test_readiness_lost_while_the_operator_is_down_is_seen_on_return(cluster: Cluster, operator: Operator):
     await cluster.create_workload("notebook", **SERVICE)
     await cluster.wait_pod("notebook-1")

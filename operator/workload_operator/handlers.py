@@ -28,7 +28,7 @@ from typing import Any
 import kopf
 
 from workload_operator import GROUP, PLURAL, VERSION, kopf_transform, metrics
-from workload_operator.held import held, is_reduced
+from workload_operator.held import held, is_reduced, waits_on_nothing
 from workload_operator.kopf_backlog import queue_events_in_backlogs
 from workload_operator.kopf_bodies import free_event_bodies_by_refcount
 from workload_operator.kopf_dispatch import build_handler_kwargs_once
@@ -142,6 +142,10 @@ class Runtime:
     admission_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     # One pending wake-up per workload, for the time its decision asked to be checked again.
     timers: dict[str, asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
+    # Finished Workloads that wait on nothing (held.waits_on_nothing) and that kopf was never given: listed at
+    # start-up, mostly. Held here, reduced, and left out of kopf's stream, which would make each its worker, its
+    # record and its index entry (most of a restart's CPU). Their next change that matters (a deletion) goes to kopf.
+    settled: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
     # kopf's indexes, kept so that timers and queue wake-ups can reconcile outside of a handler.
     workloads: Any = None
     pods: Any = None
@@ -149,6 +153,7 @@ class Runtime:
     background: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
 
     def forget(self, uid: str) -> None:
+        self.settled.pop(uid, None)
         self.locks.pop(uid, None)
         self.unreadable.discard(uid)
         self.written.pop(uid, None)
@@ -158,15 +163,40 @@ class Runtime:
         if (timer := self.timers.pop(uid, None)) is not None:
             timer.cancel()
 
+    def leaves_out(self, resource: Any, event: Any) -> bool:
+        """Whether kopf need not see a watch event or listed object (``kopf_transform.skip_on_arrival``): the
+        echo of the operator's own write (``known_already``), or a finished Workload held here (``holds_settled``)."""
+        return self.known_already(resource, event) or self.holds_settled(resource, event)
+
+    def holds_settled(self, resource: Any, event: Any) -> bool:
+        """Whether this event brings a Workload that kopf was never given and that waits on nothing: it is then
+        held here (``settled``) in its place. Any other event of a Workload held here takes it out (kopf's from then
+        on); one that kopf holds stays kopf's, whatever comes."""
+        if not isinstance(event, dict) or not _is_workloads(resource):
+            return False
+        body = event.get("object")
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        uid = meta.get("uid") if isinstance(meta, dict) else None
+        if not uid or not isinstance(uid, str):
+            return False
+        status = body.get("status")  # looked at before it is parsed: most events are of Workloads in flight
+        state = status.get("state") if isinstance(status, dict) else None
+        if (event.get("type") != "DELETED" and isinstance(state, str) and state in TERMINAL
+                and uid not in self.written and (self.workloads is None or uid not in self.workloads)):
+            view = held(WorkloadView.from_body(body))
+            if waits_on_nothing(view):
+                self.settled[uid] = view
+                return True
+        self.settled.pop(uid, None)
+        return False
+
     def known_already(self, resource: Any, event: Any) -> bool:
         """Whether a watch event brings nothing the operator does not hold: a change of a Workload no newer than the
         operator's own last write of it, whose answer ``written`` holds (the server's whole object at that version,
         so with every change before it). The echo of a finished state still goes through (the index then holds it,
         reduced, and ``written`` lets go), and so does every event of a queued Workload under admission limits (it
         decides its place again on them). Without integer resourceVersions (etcd's), nothing is left out."""
-        if not isinstance(event, dict) or event.get("type") != "MODIFIED":
-            return False
-        if getattr(resource, "group", None) != GROUP or getattr(resource, "plural", None) != PLURAL:
+        if not isinstance(event, dict) or event.get("type") != "MODIFIED" or not _is_workloads(resource):
             return False
         meta = (event.get("object") or {}).get("metadata") or {}
         ours = self.written.get(meta.get("uid", ""))
@@ -180,8 +210,10 @@ class Runtime:
         return 0 <= version < written or (version == written and ours.status.state not in TERMINAL)
 
     def views(self) -> list[WorkloadView]:
-        """Every Workload as last known: the index, or our own newer write."""
-        return [freshest(v, self.written.get(uid)) for uid, store in self.workloads.items() for v in list(store)[:1]]
+        """Every Workload as last known: the index, or our own newer write; and those settled."""
+        indexed = self.workloads.items() if self.workloads is not None else ()
+        return [*(freshest(v, self.written.get(uid)) for uid, store in indexed for v in list(store)[:1]),
+                *self.settled.values()]
 
     def wake_at(self, uid: str, at: datetime.datetime, *, unless_sooner: bool = False) -> None:
         """Reconcile at ``at``, replacing the pending wake-up (or keeping it if it is sooner and ``unless_sooner``)."""
@@ -217,6 +249,10 @@ class Runtime:
             for uid, stand in standings(self.views(), self.policy).items():
                 if stand.admitted:
                     self.wake(uid)
+
+
+def _is_workloads(resource: Any) -> bool:
+    return getattr(resource, "group", None) == GROUP and getattr(resource, "plural", None) == PLURAL
 
 
 def _rv(view: WorkloadView) -> int:
@@ -274,8 +310,9 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
         audit.propagate = False
         audit.setLevel(logging.INFO)
     memo.runtime = runtime = Runtime(kube=Kube.from_environment(), policy=policy_from_environment())
-    kopf_transform.skip_on_arrival = runtime.known_already  # the echoes of its own writes, left out of kopf's stream
-    metrics.WORKLOADS.statuses = lambda: [view.status for view in runtime.views()] if runtime.workloads else []
+    # The echoes of its own writes and the finished Workloads that wait on nothing, left out of kopf's stream.
+    kopf_transform.skip_on_arrival = runtime.leaves_out
+    metrics.WORKLOADS.statuses = lambda: [view.status for view in runtime.views()]
     if port := os.environ.get(METRICS_PORT_ENV):
         try:
             metrics.serve(int(port))
@@ -286,7 +323,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
 @kopf.on.cleanup()
 async def on_cleanup(memo: kopf.Memo, **_: Any) -> None:
     if (runtime := getattr(memo, "runtime", None)) is not None:
-        if kopf_transform.skip_on_arrival == runtime.known_already:
+        if kopf_transform.skip_on_arrival == runtime.leaves_out:
             kopf_transform.skip_on_arrival = None
         await runtime.kube.close()
 
@@ -362,7 +399,9 @@ async def on_pod_event(type: str, body: kopf.Body, uid: str, name: str, namespac
             runtime.retired_pods.discard(uid)
         return
     owner_uid = controller_uid(body)
-    owner = next(iter(workloads_by_uid.get(owner_uid, [])), None) if owner_uid else None
+    owner = None
+    if owner_uid:
+        owner = next(iter(workloads_by_uid.get(owner_uid, [])), None) or runtime.settled.get(owner_uid)
     if owner is not None and owner.namespace == namespace:
         await reconcile(owner_uid, runtime, workloads_by_uid, pods_by_workload)
 
@@ -374,10 +413,10 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
     over once a retry has made progress. When the retries run out, a timer tries again later: the
     work never waits for an event that may not come.
     """
-    if uid not in workloads:  # deleted meanwhile (a wake-up can outlive its workload): take no lock, keep none
+    if uid not in workloads and uid not in runtime.settled:  # deleted meanwhile (a wake-up can outlive its workload)
         return
     async with runtime.locks[uid]:
-        indexed = next(iter(workloads.get(uid, [])), None)
+        indexed = next(iter(workloads.get(uid, [])), None) or runtime.settled.get(uid)
         if indexed is None:
             return
         view = freshest(indexed, runtime.written.get(uid))

@@ -7,8 +7,9 @@ released; the queue and the metrics read only its state. That takes its identity
 resourceVersion), deletionTimestamp and finalizers, its state, attempts and completionTime, and its spec's type,
 TTL and replicas (a gang has a headless Service to remove; the last attempt's pods are named by both).
 
-So the index holds for it a view with those alone: a status without its history, conditions, message or run
-(whose result is up to 4 KiB), and a spec shared by every finished Workload of the same type, TTL and cancel
+So the index holds for it a view with those alone (as does the shell for the finished Workloads it holds outside
+kopf, those that wait on nothing: ``waits_on_nothing``): a status without its history, conditions, message or
+run (whose result is up to 4 KiB), and a spec shared by every finished Workload of the same type, TTL and cancel
 flag. No status is ever written from such a view: a finished state has no transition, and nothing else writes
 the status of a finished Workload (``tests/unit/test_held.py`` checks every decision against the full view's).
 """
@@ -45,6 +46,16 @@ def held(view: WorkloadView) -> WorkloadView:
 def is_reduced(view: WorkloadView) -> bool:
     """Whether ``held`` reduces this view: a finished Workload's, with a status the operator can read."""
     return view.status.state in TERMINAL and not view.status_error
+
+
+def waits_on_nothing(view: WorkloadView) -> bool:
+    """Whether a finished Workload waits on nothing of its own: it is not being deleted and has no TTL to run out.
+    What is left to do for it then comes only from its pods' watch events (finished pods to retire, others to
+    delete) and from its deletion's, so nothing about it calls for a decision of its own until one of those
+    comes (``tests/unit/test_held.py`` checks it against ``decide``)."""
+    if not is_reduced(view) or view.deleting:
+        return False
+    return view.spec is None or view.spec.ttl_seconds_after_finished is None or view.status.completion_time is None
 
 
 def _status(state: State, attempts: int, completion_time: Any) -> WorkloadStatus:

@@ -11,9 +11,10 @@ has no such hook, so here the stream kopf reads its listings and watch events fr
 object. The operator never sends a body it received back to the server (its writes are patches), so nothing it
 writes can lose them. Should kopf's stream move or change shape, nothing is patched (with a warning).
 
-The same stream leaves out the watch events the operator says carry nothing new for it (``skip_on_arrival``, set
-by the handlers at start-up): kopf would dispatch each of them to the index functions and handlers (about 1 ms
-of CPU on a real server) only for them to find they hold it already.
+The same stream leaves out the watch events and listed objects the operator says kopf need not see
+(``skip_on_arrival``, set by the handlers at start-up: the echoes of its own writes, and the finished Workloads it
+holds itself): kopf would dispatch each of them to the index functions and handlers (about 1 ms of CPU on a real
+server) only for them to find they hold it already, or have nothing to do.
 """
 
 from __future__ import annotations

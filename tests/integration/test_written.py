@@ -1,7 +1,8 @@
 """The shell's memory of its own writes (Runtime.written), without an API: a finished Workload's last write is
 forgotten once the index holds it, and no reconcile then starts from anything older than that write; the TTL
-and the release of a finished Workload work from the reduced view the index keeps of it; and the watch events
-that bring nothing newer than those writes are left out of kopf's stream."""
+and the release of a finished Workload work from the reduced view the index keeps of it; the watch events
+that bring nothing newer than those writes are left out of kopf's stream; and so are the finished Workloads kopf
+was never given that wait on nothing, which the shell holds instead."""
 
 from __future__ import annotations
 
@@ -167,3 +168,62 @@ def test_a_queued_workload_under_admission_limits_sees_every_event():
     assert runtime.known_already(WORKLOADS, {"type": "MODIFIED", "object": workload("queued", "5")}) is False
     runtime.written[UID] = WorkloadView.from_body(workload("running", "6"))
     assert runtime.known_already(WORKLOADS, {"type": "MODIFIED", "object": workload("queued", "5")}) is True
+
+
+def listed(body: dict, kind: str | None = None) -> dict:
+    return {"type": kind, "object": body}
+
+
+@pytest.mark.parametrize(("body", "held_here"), [
+    (workload("completed", "5"), True),                                   # finished, no TTL: waits on nothing
+    (workload("failed", "5", spec={"replicas": 3}), True),
+    (workload("completed", "5", spec={"ttlSecondsAfterFinished": 60}), False),  # its TTL needs a timer
+    (workload("completed", "5", deleting=True), False),                   # its release is kopf's (and the shell's)
+    (workload("running", "5"), False),
+    ({**workload("completed", "5"), "status": "completed"}, False),       # unreadable: no view to hold
+    ({"kind": "Status", "status": "Failure"}, False),                     # a watch's ERROR object
+])
+def test_a_listed_finished_workload_that_waits_on_nothing_is_held_outside_kopf(body, held_here):
+    runtime = Runtime(kube=Api())  # type: ignore[arg-type]
+    assert runtime.leaves_out(WORKLOADS, listed(body)) is held_here
+    assert (UID in runtime.settled) is held_here
+    if held_here:
+        assert runtime.settled[UID].status.history == []  # reduced, as the index would hold it
+        assert [v.uid for v in runtime.views()] == [UID]
+    assert runtime.leaves_out(PODS, listed({**POD, "metadata": {**POD["metadata"], "uid": UID}})) is False
+
+
+@pytest.mark.parametrize("kind", [None, "ADDED", "MODIFIED"])
+def test_a_finished_workload_kopf_has_or_will_have_stays_kopfs(kind):
+    runtime = Runtime(kube=Api())  # type: ignore[arg-type]
+    runtime.workloads = {UID: [WorkloadView.from_body(workload("completed", "5"))]}  # indexed by kopf
+    assert runtime.leaves_out(WORKLOADS, listed(workload("completed", "6"), kind)) is False
+    runtime.workloads = {}
+    runtime.written[UID] = WorkloadView.from_body(workload("completed", "7"))  # its echo still to come
+    assert runtime.leaves_out(WORKLOADS, listed(workload("completed", "7"), kind)) is False
+    assert runtime.settled == {}
+
+
+@pytest.mark.parametrize(("kind", "body"), [
+    ("MODIFIED", workload("completed", "6", deleting=True)),  # deleted: kopf's from now on
+    ("MODIFIED", workload("completed", "6", spec={"ttlSecondsAfterFinished": 0})),  # a TTL set: it needs a timer
+    ("DELETED", workload("completed", "6")),                  # gone (its finalizer taken off by hand)
+])
+def test_a_settled_workloads_change_that_matters_goes_to_kopf(kind, body):
+    runtime = Runtime(kube=Api())  # type: ignore[arg-type]
+    assert runtime.leaves_out(WORKLOADS, listed(workload("completed", "5"))) is True
+    assert runtime.leaves_out(WORKLOADS, listed(workload("completed", "6", spec={"cancel": True}), "MODIFIED")) is True
+    assert runtime.settled[UID].resource_version == "6"  # an edit that changes nothing for it: still held here
+    assert runtime.leaves_out(WORKLOADS, listed(body, kind)) is False
+    assert runtime.settled == {}
+
+
+async def test_a_settled_workloads_pod_still_brings_it_back():
+    """Its finished pod, not retired (the operator stopped between the write of `completed` and the retirement),
+    is retired when its event comes, from the view held outside kopf."""
+    api = Api()
+    shell = Shell(api)
+    assert shell.runtime.leaves_out(WORKLOADS, listed(workload("completed", "5"))) is True
+    await shell.pod_event(POD)
+    assert api.calls == [("retire_pod", "ml", pod_name("train", 1), "uid-pod")]  # and nothing written
+    assert shell.workloads == {}

@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from tests.unit.test_decide import NOW, pod, view
-from workload_operator.held import held
+from workload_operator.held import held, waits_on_nothing
 from workload_operator.lifecycle.decide import Policy, decide
 from workload_operator.lifecycle.gang import pod_name
 from workload_operator.lifecycle.pods import summarize_pod
@@ -76,3 +76,17 @@ def test_finished_workloads_share_their_spec_and_status_when_no_ttl_needs_their_
     one, two = held(view("completed")), held(view("completed", spec={"image": "other", "args": ["x"]}))
     assert one.spec is two.spec and one.status is two.status and one.finalizers is two.finalizers
     assert held(view("completed", spec={"ttlSecondsAfterFinished": 60})).status.completion_time is not None
+
+
+@pytest.mark.parametrize("state,spec,deleting,finalizer", list(itertools.product(
+    sorted(TERMINAL), SPECS, (False, True), (True, False))))
+def test_a_finished_workload_that_waits_on_nothing_has_nothing_to_decide_until_a_pod_or_its_deletion_comes(
+        state, spec, deleting, finalizer):
+    kept = held(view(str(state), spec=SPECS[spec], deleting=deleting, finalizer=finalizer))
+    waits = not deleting and "ttl" not in spec
+    assert waits_on_nothing(kept) is waits
+    decisions = [decision_from(kept, (), now) for now in (NOW, NOW + datetime.timedelta(days=365))]
+    if waits:  # held outside kopf: only a pod's event or its own next change brings it back
+        assert not any(decisions)
+    elif finalizer or not deleting:  # a TTL to run out, or a release to make: decided from time, or at once
+        assert any(d.actions or d.recheck_at for d in decisions)
