@@ -435,6 +435,9 @@ async def test_a_finished_workload_found_at_a_restart_has_its_pods_tidied_and_is
     await cluster.label_pod("found-1", **{RETIRED_LABEL: None})
     await operator.start()
     await wait_for(lambda: retired_pod(cluster, "found-1"), "found-1 retired by the restarted operator")
+    # kopf never handled it (its handlers log each object they are invoked for, prefixed with its name).
+    assert f"[{cluster.namespace}/found] Handler" not in await operator.stop()
+    await operator.start()
     await cluster.delete_workload("found")
     await cluster.wait_gone("found")
     await cluster.wait_pod_gone("found-1")

@@ -144,8 +144,12 @@ class Runtime:
     timers: dict[str, asyncio.TimerHandle] = dataclasses.field(default_factory=dict)
     # Finished Workloads that wait on nothing (held.waits_on_nothing) and that kopf was never given: listed at
     # start-up, mostly. Held here, reduced, and left out of kopf's stream, which would make each its worker, its
-    # record and its index entry (most of a restart's CPU). Their next change that matters (a deletion) goes to kopf.
+    # record and its index entry (most of a restart's CPU). A change that makes one wait (its deletion, a TTL)
+    # goes to kopf, and so does every later event of it.
     settled: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
+    # The Workloads (uids) kopf's stream has given kopf an event of, since their last DELETED event: kopf's, for
+    # good. Its index would not tell, as it lags behind the stream (and has no handler to be read from at start-up).
+    given: set[str] = dataclasses.field(default_factory=set)
     # kopf's indexes, kept so that timers and queue wake-ups can reconcile outside of a handler.
     workloads: Any = None
     pods: Any = None
@@ -170,8 +174,8 @@ class Runtime:
 
     def holds_settled(self, resource: Any, event: Any) -> bool:
         """Whether this event brings a Workload that kopf was never given and that waits on nothing: it is then
-        held here (``settled``) in its place. Any other event of a Workload held here takes it out (kopf's from then
-        on); one that kopf holds stays kopf's, whatever comes."""
+        held here (``settled``) in its place. Any other event of a Workload held here takes it out and goes to
+        kopf, which keeps it from then on, whatever comes, until its DELETED event."""
         if not isinstance(event, dict) or not _is_workloads(resource):
             return False
         body = event.get("object")
@@ -179,15 +183,19 @@ class Runtime:
         uid = meta.get("uid") if isinstance(meta, dict) else None
         if not uid or not isinstance(uid, str):
             return False
+        if event.get("type") == "DELETED":
+            self.given.discard(uid)
+            self.settled.pop(uid, None)
+            return False
         status = body.get("status")  # looked at before it is parsed: most events are of Workloads in flight
         state = status.get("state") if isinstance(status, dict) else None
-        if (event.get("type") != "DELETED" and isinstance(state, str) and state in TERMINAL
-                and uid not in self.written and (self.workloads is None or uid not in self.workloads)):
+        if uid not in self.given and isinstance(state, str) and state in TERMINAL:
             view = held(WorkloadView.from_body(body))
             if waits_on_nothing(view):
                 self.settled[uid] = view
                 return True
         self.settled.pop(uid, None)
+        self.given.add(uid)
         return False
 
     def known_already(self, resource: Any, event: Any) -> bool:
@@ -416,10 +424,10 @@ async def reconcile(uid: str, runtime: Runtime, workloads: kopf.Index, pods: kop
     if uid not in workloads and uid not in runtime.settled:  # deleted meanwhile (a wake-up can outlive its workload)
         return
     async with runtime.locks[uid]:
-        indexed = next(iter(workloads.get(uid, [])), None) or runtime.settled.get(uid)
-        if indexed is None:
+        indexed, settled = next(iter(workloads.get(uid, [])), None), runtime.settled.get(uid)
+        if indexed is None and settled is None:
             return
-        view = freshest(indexed, runtime.written.get(uid))
+        view = freshest(indexed, settled, runtime.written.get(uid))
         if view.status_error:  # written by hand, never by the operator; without a schema nothing refused it
             if uid not in runtime.unreadable:
                 runtime.unreadable.add(uid)

@@ -46,6 +46,14 @@ def without_managed_fields(item: Any) -> Any:
     return item
 
 
+def _skips(skip: Callable[[Any, Any], bool], resource: Any, item: Any) -> bool:
+    try:
+        return skip(resource, item)
+    except Exception:  # an error of the operator's must not end kopf's watch: kopf sees what it was not told to skip
+        logger.exception("could not tell whether kopf need see a watch event; it does")
+        return False
+
+
 def drop_managed_fields_on_arrival() -> bool:
     """Make kopf's watch streams drop every object's managedFields before kopf sees it; whether it could."""
     stream = getattr(watching, "continuous_watch", None)
@@ -60,7 +68,7 @@ def drop_managed_fields_on_arrival() -> bool:
         resource = kwargs.get("resource")
         async with contextlib.aclosing(stream(**kwargs)) as events:
             async for item in events:
-                if skip_on_arrival is not None and skip_on_arrival(resource, item):
+                if skip_on_arrival is not None and _skips(skip_on_arrival, resource, item):
                     continue
                 yield without_managed_fields(item)
 

@@ -75,3 +75,20 @@ async def test_what_the_operator_says_kopf_need_not_see_never_reaches_it(monkeyp
     assert [item if isinstance(item, watching.Bookmark) else item["object"]["metadata"].get("resourceVersion")
             for item in seen] == ["7", watching.Bookmark.LISTED, "9"]
     assert asked == ["workloads"] * 4  # asked of every item, with the resource of the stream
+
+
+async def test_a_failure_to_decide_lets_the_event_through(monkeypatch, caplog):
+    """The operator's question must never end kopf's watch: kopf sees what it could not be told to skip."""
+    async def server_stream(*, settings, resource, namespace, operator_pause_waiter):
+        yield {"type": None, "object": copy.deepcopy(POD)}
+
+    def skip(resource, item):
+        raise TypeError("a body nobody expected")
+
+    monkeypatch.setattr(watching, "continuous_watch", server_stream)
+    monkeypatch.setattr(kopf_transform, "skip_on_arrival", skip)
+    assert kopf_transform.drop_managed_fields_on_arrival() is True
+    seen = [item async for item in watching.continuous_watch(settings=None, resource="workloads", namespace=None,
+                                                             operator_pause_waiter=None)]
+    assert [item["object"]["metadata"]["resourceVersion"] for item in seen] == ["7"]
+    assert "a body nobody expected" in caplog.text
