@@ -2,7 +2,8 @@
 
 Counts and latencies are recorded where they happen; the number of workloads per state, the queue's
 length and how long the oldest workload of each state has been in it are read from the operator's own
-index (and the finished Workloads it holds outside kopf's) when scraped, so they cost no API call. Only the leader has an index: a standby exports none of them.
+index (and the finished Workloads it holds outside kopf's) when scraped, so they cost no API call. Only the
+leader has an index: a standby exports none of them.
 """
 
 from __future__ import annotations
