@@ -143,6 +143,9 @@ class Run:
     restart_rss_mb: float = 0.0  # the restarted operator's whole RSS once settled (what a memory limit sees)
     running: int = 0  # Workloads left running beside the N finished ones when the operator restarted (--running)
     finish_latencies: list[float] = field(default_factory=list)  # last pod Succeeded -> finished (batch, job-controller)
+    # CPU seconds kube-apiserver and etcd took during the burst (the driver's requests too, the same in every mode),
+    # on the control plane the run started; None on any other API.
+    server_cpu_seconds: float | None = None
 
     @property
     def label(self) -> str:
@@ -443,6 +446,18 @@ def process_usage(pid: int, memory: str = "VmHWM") -> tuple[float, float]:
     return cpu, int(fields[memory].split()[0]) / 1024
 
 
+SERVERS = ("kube-apiserver", "etcd")
+
+
+def server_cpu(api: BenchApi) -> float | None:
+    """CPU seconds kube-apiserver and etcd have taken so far, on the control plane the run started (None elsewhere:
+    the emulator runs in this process, and a server of the user's is not ours to read)."""
+    if api.plane is None:
+        return None
+    return sum(process_usage(p.pid)[0] for p in api.plane.processes
+               if pathlib.Path(str(p.args[0])).name in SERVERS and p.poll() is None)
+
+
 async def settled(api: BenchApi, pid: int, for_seconds: float = 2.0, timeout: float = 300, mode: str = "batch") -> None:
     """Until the operator has sent no request and used under 5% of a core for ``for_seconds``. When the driver
     has seen the last workload complete, the operator may still be working through the watch events queued
@@ -643,6 +658,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             await operator_watching(api, mode=mode)
             first = len(api.log(0))
             cpu_at_start, idle_rss_mb = process_usage(operator.pid, "VmRSS")
+            server_at_start = server_cpu(api)
             started = time.perf_counter()
             for i in range(size):
                 lifecycles.append(asyncio.create_task(driver.lifecycle(f"w{i}", mode)))
@@ -656,6 +672,8 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             count_requests(run, api, first)
             cpu, run.peak_rss_mb = process_usage(operator.pid)
             run.cpu_seconds = cpu - cpu_at_start
+            if server_at_start is not None:
+                run.server_cpu_seconds = (server_cpu(api) or 0.0) - server_at_start
             run.after_burst_kb = (process_usage(operator.pid, "VmRSS")[1] - idle_rss_mb) * 1024 / size
             # The burst's own figures, before any Workloads are left running (--running).
             run.latencies, run.pods = list(driver.latencies), len(driver.pods)
@@ -744,6 +762,10 @@ def breakdown(runs: list[Run]) -> str:
     lines.append(f"RSS (MB) of that restarted operator once settled: {restart_rss}")
     left = ", ".join(f"{r.mode} {r.label}: {r.after_burst_kb:.1f} against {r.held_kb:.1f}" for r in runs)
     lines.append(f"Memory per Workload (kB) the operator holds once its burst has finished, against a restarted one: {left}")
+    if served := [r for r in runs if r.server_cpu_seconds is not None]:
+        server = ", ".join(f"{r.mode} {r.label}: {r.server_cpu_seconds / r.size * 1000:.1f}" for r in served)
+        lines.append(f"CPU (ms) kube-apiserver and etcd took per lifecycle during the burst, the driver's requests "
+                     f"included: {server}")
     return "\n".join(lines)
 
 
@@ -776,6 +798,9 @@ def side_by_side(runs: list[Run]) -> str:
                       percentile(ours.finish_latencies, 0.5) * 1000, " ms"),
                   row("writes per object", writes(job), writes(ours), "", 2),
                   row("TCP connections to the API server", job.connections, ours.connections, "", 0),
+                  *([row("kube-apiserver and etcd CPU per object, the driver's requests included",
+                         job.server_cpu_seconds / job.size * 1000, ours.server_cpu_seconds / ours.size * 1000, " ms", 2)]
+                    if job.server_cpu_seconds is not None and ours.server_cpu_seconds is not None else []),
                   f"| reaction p50, {alone.label} (every write the driver makes), over the bare round trip "
                   f"({b50:.1f} ms) | – | {percentile(alone.latencies, 0.5) * 1000:.1f} ms "
                   f"({percentile(alone.latencies, 0.5) * 1000 / b50:.1f}×) |",

@@ -48,6 +48,7 @@ async def test_the_real_mode_reads_the_operators_requests_from_the_audit_log():
     assert run.status_writes == run.transitions == SIZE * len(PATHS["batch"])
     assert run.others == expected_others("batch", SIZE)
     assert run.connections > 0 and run.restart_writes == 0
+    assert run.server_cpu_seconds is not None and run.server_cpu_seconds > 0  # kube-apiserver's and etcd's, read
 
 
 @needs_binaries

@@ -60,6 +60,7 @@ async def test_every_mode_costs_one_status_write_per_transition(mode):
     assert run.restart_cpu > 0  # and its start-up, listing and settling are measured
     assert run.after_burst_kb != 0 and run.held_kb != 0  # what the burst left, and what a restart holds
     assert run.restart_rss_mb > 0  # and the whole of it, as a memory limit sees it
+    assert run.server_cpu_seconds is None  # the emulator runs in this process: no server of its own to measure
 
 
 async def test_workloads_left_running_meet_the_restart_and_stay_out_of_the_bursts_figures():
