@@ -7,8 +7,9 @@ from), in chains of calls that wait for each other, one chain per Workload, ``--
 the operator's reaction to one change; 32, the operator's limit on requests in flight: a burst). The process's
 CPU (user and system) for all the calls of a kind, over their number, and each call's wall time. By default on
 the project's own control plane (tests/controlplane/build.sh builds it), started for each table, as the
-operator's RBAC-only identity; ``--kubeconfig`` points it at another server (the emulated API of the tests serves
-in the caller's process: the CPU figures would include the server's).
+operator's RBAC-only identity, and then also what each call cost kube-apiserver and etcd (their CPU over the same
+span; nothing else uses them meanwhile, and no watch is open); ``--kubeconfig`` points it at another server (the
+emulated API of the tests serves in the caller's process: the CPU figures would include the server's).
 
 It prints a table per ``--at-once``, and what a batch lifecycle's requests add up to: the part of the operator's
 CPU per lifecycle (``python -m benchmarks.lifecycle``) that goes to making its requests.
@@ -31,7 +32,8 @@ from typing import Any
 
 import kubernetes
 
-from benchmarks.apis import real_api
+from benchmarks.apis import BenchApi, real_api
+from benchmarks.lifecycle import server_cpu
 from workload_operator import GROUP, KIND, PLURAL, VERSION
 from workload_operator.kube import CONNECTIONS, Kube
 from workload_operator.lifecycle.decide import WorkloadView, decide
@@ -45,6 +47,7 @@ LIFECYCLE = {"PATCH status": 5, "POST Event": 5, "PATCH Workload": 1, "POST pod"
 class Calls:
     kind: str
     cpu: float = 0.0                                 # seconds of the process's CPU, all calls of the kind
+    server: float | None = None                      # seconds of kube-apiserver's and etcd's, when known
     wall: list[float] = field(default_factory=list)  # seconds, per call
 
     async def time(self, call: Awaitable[Any]) -> Any:
@@ -57,20 +60,28 @@ class Calls:
     def per_call(self) -> float:
         return self.cpu / len(self.wall)
 
+    @property
+    def server_per_call(self) -> float | None:
+        return None if self.server is None else self.server / len(self.wall)
+
     def row(self) -> str:
         wall = statistics.median(self.wall)
-        return f"| {self.kind} | {len(self.wall)} | {self.per_call * 1e3:.3f} | {wall * 1e3:.2f} |"
+        server = "–" if self.server_per_call is None else f"{self.server_per_call * 1e3:.2f}"
+        return f"| {self.kind} | {len(self.wall)} | {self.per_call * 1e3:.3f} | {server} | {wall * 1e3:.2f} |"
 
 
 @contextlib.asynccontextmanager
-async def server(kubeconfig: pathlib.Path | None) -> AsyncIterator[tuple[pathlib.Path, pathlib.Path, str]]:
-    """(the operator's kubeconfig, an admin's kubeconfig for the set-up, what the server is)."""
+async def server(kubeconfig: pathlib.Path | None) -> AsyncIterator[tuple[pathlib.Path, pathlib.Path, str,
+                                                                         BenchApi | None]]:
+    """(the operator's kubeconfig, an admin's kubeconfig for the set-up, what the server is, the control plane
+    started for the run)."""
     if kubeconfig is not None:
-        yield kubeconfig, kubeconfig, f"the API server of {kubeconfig}"
+        yield kubeconfig, kubeconfig, f"the API server of {kubeconfig}", None
         return
     async with real_api() as api:
         assert api.plane is not None
-        yield api.kubeconfig, api.plane.kubeconfig, api.description.split(",")[0] + ", the operator's identity, over TLS"
+        yield (api.kubeconfig, api.plane.kubeconfig,
+               api.description.split(",")[0] + ", the operator's identity, over TLS", api)
 
 
 def api_client(kubeconfig: pathlib.Path) -> kubernetes.client.ApiClient:
@@ -91,10 +102,10 @@ def set_up(admin: kubernetes.client.ApiClient, namespace: str, workloads: int) -
         for i in range(workloads)]
 
 
-async def measure(kube: Kube, workloads: list[dict[str, Any]], calls: int) -> list[Calls]:
+async def measure(kube: Kube, workloads: list[dict[str, Any]], calls: int, api: BenchApi | None = None) -> list[Calls]:
     """Each kind ``calls`` times, as the operator makes it: one chain of calls per Workload (each call waits for
     the one before it, as the operator's steps for one Workload do), the chains at once; the process's CPU for
-    the whole kind, over its calls."""
+    the whole kind, over its calls (and the server's, on a control plane started for the run: ``api``)."""
     now = datetime.datetime.now(datetime.UTC)
     views = [WorkloadView.from_body(w) for w in workloads]
     each = max(1, calls // len(views))
@@ -102,9 +113,11 @@ async def measure(kube: Kube, workloads: list[dict[str, Any]], calls: int) -> li
 
     async def kind(name: str, chain: Callable[[int, Calls], Awaitable[None]]) -> None:
         calls = Calls(name)
-        cpu = time.process_time()
+        cpu, served = time.process_time(), server_cpu(api) if api is not None else None
         await asyncio.gather(*(chain(w, calls) for w in range(len(views))))
         calls.cpu = time.process_time() - cpu
+        if served is not None and api is not None:
+            calls.server = (server_cpu(api) or 0.0) - served
         measured.append(calls)
 
     async def finalizer(w: int, calls: Calls) -> None:  # on and off: a JSON patch of a Workload, tested on its version
@@ -156,21 +169,25 @@ async def _posted(kube: Kube, view: WorkloadView, i: int, now: datetime.datetime
 def table(measured: list[Calls]) -> str:
     by_kind = {calls.kind: calls for calls in measured}
     per_lifecycle = sum(by_kind[kind].per_call * count for kind, count in LIFECYCLE.items())
-    lines = ["| request | calls | CPU per call (ms) | wall p50 (ms) |", "| --- | --- | --- | --- |",
-             *(calls.row() for calls in measured)]
+    lines = ["| request | calls | CPU per call (ms) | kube-apiserver and etcd CPU per call (ms) | wall p50 (ms) |",
+             "| --- | --- | --- | --- | --- |", *(calls.row() for calls in measured)]
     lines.append(f"\nA batch lifecycle's {sum(LIFECYCLE.values())} requests "
                  f"({', '.join(f'{n} {kind}' for kind, n in LIFECYCLE.items())}): {per_lifecycle * 1e3:.1f} ms of CPU")
+    served = [by_kind[kind].server_per_call for kind in LIFECYCLE]
+    if all(s is not None for s in served):
+        on_server = sum(s * count for s, count in zip(served, LIFECYCLE.values()) if s is not None)
+        lines[-1] += f"; kube-apiserver and etcd: {on_server * 1e3:.1f} ms"
     return "\n".join(lines)
 
 
 async def run(kubeconfig: pathlib.Path | None, calls: int, at_once: int) -> tuple[list[Calls], str]:
-    async with server(kubeconfig) as (operator, admin, description):
+    async with server(kubeconfig) as (operator, admin, description, api):
         namespace = "requests-" + uuid.uuid4().hex[:6]
         with api_client(admin) as client:
             workloads = await asyncio.to_thread(set_up, client, namespace, at_once)
         kube = Kube(api_client(operator))
         try:
-            return await measure(kube, workloads, calls), description
+            return await measure(kube, workloads, calls, api), description
         finally:
             await kube.close()
             if kubeconfig is not None:  # a server of the user's keeps what the run made

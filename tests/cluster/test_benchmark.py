@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks import requests, server_profile
 from benchmarks.apis import proxied_api, real_api
 from benchmarks.lifecycle import JOB_CONTROLLER, PATHS, one_run
 from tests.integration.test_benchmark import SINGLE_POD_MODES, expected_others
@@ -59,3 +60,21 @@ async def test_the_job_controller_runs_the_same_work_beside_it():
     assert run.pods == SIZE and run.transitions == SIZE * len(PATHS[JOB_CONTROLLER])
     assert run.others["POST pods"] == SIZE  # the Job controller made the pods; the driver played their kubelet
     assert run.status_writes >= SIZE and len(run.finish_latencies) == SIZE and run.connections >= 1
+
+
+@needs_binaries
+async def test_the_request_costs_on_a_control_plane_include_the_servers():
+    """benchmarks.requests on a control plane of its own: each call's cost to kube-apiserver and etcd too."""
+    measured, _ = await requests.run(None, calls=6, at_once=2)
+
+    assert all(calls.server is not None and calls.server > 0 for calls in measured)
+    assert "; kube-apiserver and etcd: " in requests.table(measured)
+
+
+@needs_binaries
+async def test_the_servers_profile_is_taken_while_the_writes_are_made():
+    """benchmarks.server_profile: kube-apiserver's own CPU profile (gzipped pprof), over writes made meanwhile."""
+    taken, writes, server_seconds = await server_profile.run("status", seconds=2, at_once=2)
+
+    assert taken[:2] == b"\x1f\x8b" and len(taken) > 1000
+    assert writes > 0 and server_seconds > 0

@@ -1,0 +1,103 @@
+"""python -m benchmarks.server_profile [--write status|finalizer] [--seconds 15] [--at-once 32] --out FILE
+
+Where kube-apiserver spends its CPU on one kind of the operator's writes of a Workload: on the project's own
+control plane (tests/controlplane/build.sh builds it), started for the run, the operator's own client makes that
+write over and over, ``--at-once`` Workloads at a time, as the operator makes it (``status``: the conditional
+JSON patch of a status; ``finalizer``: the finalizer's JSON patch, on and off), while kube-apiserver's own Go
+profiler (``/debug/pprof/profile``, on by default) samples it for ``--seconds``. It writes the profile to FILE
+and prints the writes made, kube-apiserver's and etcd's CPU per write over the same span, and the command that
+reads the profile (``go tool pprof``, with the kube-apiserver binary that served it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import pathlib
+import sys
+import time
+import uuid
+
+import aiohttp
+
+from benchmarks.apis import BenchApi, real_api
+from benchmarks.lifecycle import server_cpu
+from benchmarks.requests import api_client, set_up
+from workload_operator.devcluster import control_plane
+from workload_operator.kube import CONNECTIONS, Kube
+from workload_operator.lifecycle.decide import WorkloadView, decide
+
+WRITES = ("status", "finalizer")
+
+
+async def profile(api: BenchApi, seconds: int) -> bytes:
+    """kube-apiserver's CPU profile over the next ``seconds`` (pprof's protobuf, gzipped)."""
+    timeout = aiohttp.ClientTimeout(total=seconds + 60)
+    async with aiohttp.ClientSession(headers=api.headers, connector=aiohttp.TCPConnector(ssl=api.ssl)) as session:
+        async with session.get(f"{api.url}/debug/pprof/profile", params={"seconds": str(seconds)},
+                               timeout=timeout) as response:
+            response.raise_for_status()
+            return await response.read()
+
+
+async def run(write: str, seconds: int, at_once: int) -> tuple[bytes, int, float]:
+    """(the profile, the writes made while it was taken, kube-apiserver's and etcd's CPU seconds meanwhile)."""
+    async with real_api() as api:
+        assert api.plane is not None
+        with api_client(api.plane.kubeconfig) as admin:
+            workloads = await asyncio.to_thread(set_up, admin, "profile-" + uuid.uuid4().hex[:6], at_once)
+        kube = Kube(api_client(api.kubeconfig))
+        try:
+            views = [WorkloadView.from_body(await kube.add_finalizer(WorkloadView.from_body(w))) for w in workloads]
+            now = datetime.datetime.now(datetime.UTC)
+            writes, profiling = 0, True
+
+            async def chain(w: int) -> None:  # one Workload's writes, each waiting for the one before it
+                nonlocal writes
+                queued = decide(views[w], [], now).status  # the first status the operator writes
+                assert queued is not None
+                i = 0
+                while profiling:
+                    i += 1
+                    if write == "status":  # the same state, another message each time (CEL allows it)
+                        answer = await kube.write_status(views[w], queued.model_copy(update={"message": f"{i}"}))
+                    else:
+                        answer = await (kube.remove_finalizer(views[w]) if i % 2 else kube.add_finalizer(views[w]))
+                    views[w] = WorkloadView.from_body(answer)
+                    writes += 1
+
+            chains = [asyncio.create_task(chain(w)) for w in range(len(views))]
+            await asyncio.sleep(1)  # under way before the profile starts
+            before, counted, started = server_cpu(api) or 0.0, writes, time.monotonic()
+            taken = await profile(api, seconds)
+            spent, made = (server_cpu(api) or 0.0) - before, writes - counted
+            profiling = False
+            await asyncio.gather(*chains)
+            print(f"{made} writes in {time.monotonic() - started:.1f} s", file=sys.stderr)
+            return taken, made, spent
+        finally:
+            await kube.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.server_profile", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--write", choices=WRITES, default="status", help="the write to make (default %(default)s)")
+    parser.add_argument("--seconds", type=int, default=15, help="how long to profile (default %(default)s)")
+    parser.add_argument("--at-once", type=int, default=CONNECTIONS,
+                        help="Workloads written at a time (default %(default)s, the operator's limit on requests)")
+    parser.add_argument("--out", type=pathlib.Path, required=True, help="where to write the profile")
+    args = parser.parse_args(argv)
+    if control_plane.binaries() is None:
+        parser.error("no control plane's binaries: run tests/controlplane/build.sh (or set KUBEBUILDER_ASSETS)")
+    taken, made, spent = asyncio.run(run(args.write, args.seconds, args.at_once))
+    args.out.write_bytes(taken)
+    found = control_plane.binaries()
+    binary = found.apiserver if found is not None else "kube-apiserver"
+    print(f"{made} {args.write} writes, {args.at_once} at a time, in {args.seconds} s of kube-apiserver's profile; "
+          f"kube-apiserver and etcd: {spent / max(made, 1) * 1e3:.2f} ms of CPU per write\n"
+          f"read it: go tool pprof -top -cum {binary} {args.out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
