@@ -37,6 +37,7 @@ from benchmarks.lifecycle import server_cpu
 from workload_operator import GROUP, KIND, PLURAL, VERSION
 from workload_operator.kube import CONNECTIONS, Kube
 from workload_operator.lifecycle.decide import WorkloadView, decide
+from workload_operator.lifecycle.status import WorkloadStatus
 from workload_operator.manifests import pod_manifest
 
 # The requests of one batch Workload's lifecycle (benchmarks.lifecycle counts them on a real server).
@@ -120,19 +121,16 @@ async def measure(kube: Kube, workloads: list[dict[str, Any]], calls: int, api: 
             calls.server = (server_cpu(api) or 0.0) - served
         measured.append(calls)
 
-    async def finalizer(w: int, calls: Calls) -> None:  # on and off: a JSON patch of a Workload, tested on its version
+    async def finalizer(w: int, calls: Calls) -> None:
         for i in range(each):
-            write = kube.add_finalizer(views[w]) if i % 2 == 0 else kube.remove_finalizer(views[w])
-            views[w] = WorkloadView.from_body(await calls.time(write))
+            views[w] = WorkloadView.from_body(await calls.time(finalizer_write(kube, views[w], i)))
 
-    async def status(w: int, calls: Calls) -> None:  # the same state, another message each time (CEL allows it)
+    async def status(w: int, calls: Calls) -> None:
         if not views[w].has_finalizer:
             views[w] = WorkloadView.from_body(await kube.add_finalizer(views[w]))
-        queued = decide(views[w], [], now).status  # the first status the operator writes
-        assert queued is not None
+        first = first_status(views[w], now)
         for i in range(each):
-            new = queued.model_copy(update={"message": f"{i}"})
-            views[w] = WorkloadView.from_body(await calls.time(kube.write_status(views[w], new)))
+            views[w] = WorkloadView.from_body(await calls.time(status_write(kube, views[w], first, i)))
 
     async def event(w: int, calls: Calls) -> None:  # queued, then waited for: its sender is a background task
         for i in range(each):
@@ -159,6 +157,24 @@ async def measure(kube: Kube, workloads: list[dict[str, Any]], calls: int, api: 
                         ("POST pod", pod), ("PATCH pod", retire), ("GET Workload", read)):
         await kind(name, chain)
     return measured
+
+
+def finalizer_write(kube: Kube, view: WorkloadView, i: int) -> Awaitable[dict[str, Any]]:
+    """A Workload's i-th finalizer write, on and off: a JSON patch of the Workload, tested on its version."""
+    return kube.add_finalizer(view) if i % 2 == 0 else kube.remove_finalizer(view)
+
+
+def first_status(view: WorkloadView, now: datetime.datetime) -> WorkloadStatus:
+    """The first status the operator writes for a new Workload (``queued``)."""
+    status = decide(view, [], now).status
+    assert status is not None
+    return status
+
+
+def status_write(kube: Kube, view: WorkloadView, first: WorkloadStatus, i: int) -> Awaitable[dict[str, Any]]:
+    """A Workload's i-th status write, as the operator makes it (its conditional JSON patch): ``first`` again with
+    another message each time, the same state (CEL allows it)."""
+    return kube.write_status(view, first.model_copy(update={"message": f"{i}"}))
 
 
 async def _posted(kube: Kube, view: WorkloadView, i: int, now: datetime.datetime) -> None:

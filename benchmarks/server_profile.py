@@ -23,10 +23,10 @@ import aiohttp
 
 from benchmarks.apis import BenchApi, real_api
 from benchmarks.lifecycle import server_cpu
-from benchmarks.requests import api_client, set_up
+from benchmarks.requests import api_client, finalizer_write, first_status, set_up, status_write
 from workload_operator.devcluster import control_plane
 from workload_operator.kube import CONNECTIONS, Kube
-from workload_operator.lifecycle.decide import WorkloadView, decide
+from workload_operator.lifecycle.decide import WorkloadView
 
 WRITES = ("status", "finalizer")
 
@@ -55,15 +55,13 @@ async def run(write: str, seconds: int, at_once: int) -> tuple[bytes, int, float
 
             async def chain(w: int) -> None:  # one Workload's writes, each waiting for the one before it
                 nonlocal writes
-                queued = decide(views[w], [], now).status  # the first status the operator writes
-                assert queued is not None
-                i = 0
+                first, i = first_status(views[w], now), 0
                 while profiling:
-                    i += 1
-                    if write == "status":  # the same state, another message each time (CEL allows it)
-                        answer = await kube.write_status(views[w], queued.model_copy(update={"message": f"{i}"}))
+                    i += 1  # from 1: the finalizer is on, so its first write takes it off
+                    if write == "status":
+                        answer = await status_write(kube, views[w], first, i)
                     else:
-                        answer = await (kube.remove_finalizer(views[w]) if i % 2 else kube.add_finalizer(views[w]))
+                        answer = await finalizer_write(kube, views[w], i)
                     views[w] = WorkloadView.from_body(answer)
                     writes += 1
 
