@@ -599,8 +599,10 @@ class Profiled:
 
 async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: float,
                   one_at_a_time: bool = False, baseline: pathlib.Path | None = None, replicas: int = 8,
-                  profile: pathlib.Path | None = None, running: int = 0) -> Run:
-    """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead;
+                  profile: pathlib.Path | None = None, running: int = 0,
+                  baseline_environment: dict[str, str] | None = None) -> Run:
+    """One row; ``baseline``: a folder holding another version's ``workload_operator`` package, run instead (with
+    ``baseline_environment`` over the operator's environment);
     ``replicas``: the pods of each gang (gang mode only); ``profile``: a folder for py-spy's profiles of the
     operator, one of the run and one of the restart; ``running``: Workloads (batch or gang) started after the
     burst and left running, for the restart to find beside the finished ones."""
@@ -624,9 +626,7 @@ async def one_run(api: BenchApi, mode: str, size: int, unrelated: int, timeout: 
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}) for i in range(unrelated)))
         run.round_trips = await asyncio.wait_for(bare_round_trips(driver, 200), 120)
         watches = await driver.watch(api, jobs=mode == JOB_CONTROLLER)
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}  # not in-cluster
-        if baseline is not None:  # ahead of the installed package on the operator's sys.path
-            environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
+        environment = operator_environment(baseline, baseline_environment)
 
         starts = 0
 
@@ -849,7 +849,8 @@ async def bench(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
                 description = api.description
                 runs.append(await one_run(api, mode, size, unrelated, args.timeout, one_at_a_time, baseline,
                                           args.replicas, None if mode == JOB_CONTROLLER else args.profile,
-                                          args.running if mode in ("batch", "gang") else 0))
+                                          args.running if mode in ("batch", "gang") else 0,
+                                          dict(args.baseline_env)))
         except Exception:
             failures.append(f"{what}: {traceback.format_exc()}")
             print(f"FAILED: {failures[-1]}", file=sys.stderr, flush=True)
@@ -869,6 +870,24 @@ def knows_gangs(package: pathlib.Path) -> bool:
     before them would run one pod whatever spec.replicas says, and the driver would wait for the others forever."""
     gang = package / "workload_operator" / "lifecycle" / "gang.py"
     return gang.is_file() and "def attempt_pod_names(" in gang.read_text()
+
+
+def operator_environment(baseline: pathlib.Path | None = None,
+                         baseline_environment: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, as the operator (or floor) it starts gets it: not in-cluster; for a
+    ``baseline``, its package ahead of the installed one, and ``baseline_environment`` over the rest."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
+    if baseline is not None:
+        environment["PYTHONPATH"] = os.pathsep.join([str(baseline), *filter(None, [environment.get("PYTHONPATH")])])
+        environment.update(baseline_environment or {})
+    return environment
+
+
+def environment_variable(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not name or not equals:
+        raise argparse.ArgumentTypeError(f"not NAME=VALUE: {text!r}")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -891,6 +910,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="also run each row with the operator package in DIR (another version's, e.g. from "
                              "`git archive REV operator | tar -x -C /tmp/base`: DIR=/tmp/base/operator), just before "
                              "this checkout's: a comparison measured side by side")
+    parser.add_argument("--baseline-env", type=environment_variable, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="an environment variable for the baseline's operator only, over this process's environment "
+                             "(e.g. PYTHONMALLOC=pymalloc while this command runs with PYTHONMALLOC=malloc, and --baseline "
+                             "a copy of this checkout's package: two allocators side by side); repeatable")
     parser.add_argument("--profile", type=pathlib.Path, metavar="DIR",
                         help="run the operator (or floor) under py-spy and write its profiles into DIR, one per run "
                              "and one per restart (`python -m benchmarks.profile FILE` summarizes one)")

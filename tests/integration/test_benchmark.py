@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks import profile, requests
 from benchmarks.apis import CountingProxy, emulated_api, proxied_api
-from benchmarks.lifecycle import FLOORS, JOB_CONTROLLER, PATHS, one_run
+from benchmarks.lifecycle import FLOORS, JOB_CONTROLLER, PATHS, main, one_run, operator_environment
 from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster.emulator import OPERATOR_AGENTS, KubeAPIServer, parse_resource_path
 from workload_operator.kube import Kube
@@ -122,6 +122,25 @@ async def test_a_profiled_run_measures_the_operator_under_py_spy_and_keeps_its_p
     assert any(any(frame.startswith("process_resource_event (") for frame in frames) for frames, _ in samples)
     text = profile.summary(samples, top=500)
     assert " process_resource_event (reactor/processing.py)" in text and "innermost (self):" in text
+
+
+def test_a_baselines_environment_is_its_own(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")  # the benchmark's operator is never in-cluster
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    ours = operator_environment()
+    baseline = operator_environment(tmp_path, {"PYTHONMALLOC": "pymalloc", "EXTRA": "1"})
+
+    assert ours["PYTHONMALLOC"] == "malloc" and ours["PYTHONPATH"] == "/elsewhere" and "EXTRA" not in ours
+    assert baseline["PYTHONMALLOC"] == "pymalloc" and baseline["EXTRA"] == "1"
+    assert baseline["PYTHONPATH"].split(":") == [str(tmp_path), "/elsewhere"]  # its package first
+    assert "KUBERNETES_SERVICE_HOST" not in ours and "KUBERNETES_SERVICE_HOST" not in baseline
+
+
+def test_a_baselines_environment_variable_is_name_equals_value(capsys):
+    with pytest.raises(SystemExit):
+        main(["--baseline-env", "PYTHONMALLOC"])
+    assert "not NAME=VALUE: 'PYTHONMALLOC'" in capsys.readouterr().err
 
 
 def test_the_profile_summary_counts_a_recursive_function_once_per_sample(tmp_path):
