@@ -1,4 +1,4 @@
-"""python -m benchmarks.server_profile [--write status|finalizer] [--seconds 15] [--at-once 32] --out FILE
+"""python -m benchmarks.server_profile [--write status|finalizer|status-update] [--seconds 15] [--at-once 32] --out FILE
 
 Where kube-apiserver spends its CPU on one kind of the operator's writes of a Workload: on the project's own
 control plane (tests/controlplane/build.sh builds it), started for the run, the operator's own client makes that
@@ -7,6 +7,10 @@ JSON patch of a status; ``finalizer``: the finalizer's JSON patch, on and off), 
 profiler (``/debug/pprof/profile``, on by default) samples it for ``--seconds``. It writes the profile to FILE
 and prints the writes made, kube-apiserver's and etcd's CPU per write over the same span, and the command that
 reads the profile (``go tool pprof``, with the kube-apiserver binary that served it).
+
+``status-update``, for comparison, is a write the operator does not make: the same status written as client-go's
+controllers write theirs, a PUT of the whole object last read, conditional on its resourceVersion. The operator's
+identity makes it too, granted that ``update`` for the run (its role has none).
 """
 
 from __future__ import annotations
@@ -18,17 +22,33 @@ import pathlib
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
+from typing import Any
 
 import aiohttp
+import orjson
 
 from benchmarks.apis import BenchApi, real_api
 from benchmarks.lifecycle import server_cpu
 from benchmarks.requests import api_client, finalizer_write, first_status, set_up, status_write
+from workload_operator import GROUP, PLURAL, VERSION
 from workload_operator.devcluster import control_plane
 from workload_operator.kube import CONNECTIONS, Kube
 from workload_operator.lifecycle.decide import WorkloadView
+from workload_operator.lifecycle.status import WorkloadStatus
 
-WRITES = ("status", "finalizer")
+WRITES = ("status", "finalizer", "status-update")
+UPDATE_STATUS = {"metadata": {"name": "benchmark-update-workload-status"}, "rules": [
+    {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["update"]}]}
+
+
+def status_update(kube: Kube, body: dict[str, Any], first: WorkloadStatus, i: int) -> Awaitable[bytes]:
+    """``status_write``'s status as an update: the object last read with that status, managedFields left out (the
+    server then keeps its own), its resourceVersion the condition."""
+    meta = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
+    status = first.model_copy(update={"message": f"{i}"}).model_dump(mode="json", by_alias=True, exclude_none=True)
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{meta['namespace']}/{PLURAL}/{meta['name']}/status"
+    return kube.custom.http.request("PUT", path, {**body, "metadata": meta, "status": status})
 
 
 async def profile(api: BenchApi, seconds: int) -> bytes:
@@ -47,9 +67,12 @@ async def run(write: str, seconds: int, at_once: int) -> tuple[bytes, int, float
         assert api.plane is not None
         with api_client(api.plane.kubeconfig) as admin:
             workloads = await asyncio.to_thread(set_up, admin, "profile-" + uuid.uuid4().hex[:6], at_once)
+            if write == "status-update":
+                await asyncio.to_thread(control_plane.grant, admin, UPDATE_STATUS)
         kube = Kube(api_client(api.kubeconfig))
         try:
-            views = [WorkloadView.from_body(await kube.add_finalizer(WorkloadView.from_body(w))) for w in workloads]
+            bodies = [await kube.add_finalizer(WorkloadView.from_body(w)) for w in workloads]
+            views = [WorkloadView.from_body(body) for body in bodies]
             now = datetime.datetime.now(datetime.UTC)
             writes, profiling = 0, True
 
@@ -60,9 +83,11 @@ async def run(write: str, seconds: int, at_once: int) -> tuple[bytes, int, float
                     i += 1  # from 1: the finalizer is on, so its first write takes it off
                     if write == "status":
                         answer = await status_write(kube, views[w], first, i)
+                    elif write == "status-update":
+                        answer = orjson.loads(await status_update(kube, bodies[w], first, i))
                     else:
                         answer = await finalizer_write(kube, views[w], i)
-                    views[w] = WorkloadView.from_body(answer)
+                    bodies[w], views[w] = answer, WorkloadView.from_body(answer)
                     writes += 1
 
             chains = [asyncio.create_task(chain(w)) for w in range(len(views))]
