@@ -128,8 +128,12 @@ class Runtime:
     # finished state): a decision never starts from a view older than them, and a released Workload is not
     # reconciled again from a stale index entry.
     written: dict[str, WorkloadView] = dataclasses.field(default_factory=dict)
-    # Pods the operator created that the pod index has not shown yet, by (namespace, name).
-    created_pods: dict[tuple[str, str], PodSummary] = dataclasses.field(default_factory=dict)
+    # Pods the operator created that the pod index has not shown yet: by the uid of their Workload, then by
+    # (namespace, name). A Workload's own are looked up at each of its reconciles, among thousands in a burst.
+    created_pods: dict[str, dict[tuple[str, str], PodSummary]] = dataclasses.field(default_factory=dict)
+    # The resourceVersion each of those was created at, by the pod's uid, until the watch brings the pod: its
+    # ADDED event at that version is the echo of the creation, which created_pods holds already.
+    created_versions: dict[str, str] = dataclasses.field(default_factory=dict)
     # Pods (by uid) the operator retired that the watch has not shown gone yet (then the index forgets them).
     retired_pods: set[str] = dataclasses.field(default_factory=set)
     # Creations refused in a row, per workload: the wait before the next try grows with it; and that next try.
@@ -158,6 +162,7 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self.settled.pop(uid, None)
+        self.created_pods.pop(uid, None)
         self.locks.pop(uid, None)
         self.unreadable.discard(uid)
         self.written.pop(uid, None)
@@ -169,8 +174,22 @@ class Runtime:
 
     def leaves_out(self, resource: Any, event: Any) -> bool:
         """Whether kopf need not see a watch event or listed object (``kopf_transform.skip_on_arrival``): the
-        echo of the operator's own write (``known_already``), or a finished Workload held here (``holds_settled``)."""
+        echo of the operator's own write (``known_already``) or pod creation (``created_already``), or a finished
+        Workload held here (``holds_settled``)."""
+        if _is_pods(resource):
+            return self.created_already(event)
         return self.known_already(resource, event) or self.holds_settled(resource, event)
+
+    def created_already(self, event: Any) -> bool:
+        """Whether a pod's watch event is the echo of the operator's creation of it: its ADDED event, at the version
+        the creation answered with. ``created_pods`` holds the pod until its next event, which kopf sees. The first
+        event of each pod the operator created, whatever it is, ends the wait for that echo."""
+        body = event.get("object") if isinstance(event, dict) else None
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if not isinstance(meta, dict) or not self.created_versions:
+            return False
+        created = self.created_versions.pop(meta.get("uid") or "", None)
+        return created is not None and event.get("type") == "ADDED" and meta.get("resourceVersion") == created
 
     def holds_settled(self, resource: Any, event: Any) -> bool:
         """Whether this event brings a Workload that kopf was never given and that waits on nothing: it is then
@@ -261,6 +280,10 @@ class Runtime:
 
 def _is_workloads(resource: Any) -> bool:
     return getattr(resource, "group", None) == GROUP and getattr(resource, "plural", None) == PLURAL
+
+
+def _is_pods(resource: Any) -> bool:
+    return getattr(resource, "group", None) == "" and getattr(resource, "plural", None) == "pods"
 
 
 def _rv(view: WorkloadView) -> int:
@@ -371,7 +394,7 @@ async def pods_by_workload(body: kopf.Body, namespace: str, **_: Any) -> dict[tu
 
 def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[PodSummary]:
     """The workload's pods: indexed, or created by the operator and not indexed yet."""
-    created = (p for (namespace, _), p in runtime.created_pods.items() if p.owner == view.uid and namespace == view.namespace)
+    created = (p for (namespace, _), p in runtime.created_pods.get(view.uid, {}).items() if namespace == view.namespace)
     watched = (p for p in pods.get((view.namespace, view.uid), []) if p.uid not in runtime.retired_pods)
     return [*watched, *created]
 
@@ -401,12 +424,15 @@ async def on_pod_event(type: str, body: kopf.Body, uid: str, name: str, namespac
                        workloads_by_uid: kopf.Index, pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
-    runtime.created_pods.pop((namespace, name), None)  # the pod index has caught up with this pod
+    owner_uid = controller_uid(body)
+    if (created := runtime.created_pods.get(owner_uid)) is not None:
+        created.pop((namespace, name), None)  # the pod index has caught up with this pod
+        if not created:
+            del runtime.created_pods[owner_uid]
     if uid in runtime.retired_pods:  # retired by the operator: nothing changes for its Workload
         if type == "DELETED":  # out of the watch, and of the index
             runtime.retired_pods.discard(uid)
         return
-    owner_uid = controller_uid(body)
     owner = None
     if owner_uid:
         owner = next(iter(workloads_by_uid.get(owner_uid, [])), None) or runtime.settled.get(owner_uid)
@@ -614,7 +640,9 @@ async def create_pods(view: WorkloadView, pods: list[CreatePod], runtime: Runtim
     for result in results:
         if not isinstance(result, BaseException):
             summary = summarize_pod(result)
-            runtime.created_pods[view.namespace, summary.name] = summary
+            runtime.created_pods.setdefault(view.uid, {})[view.namespace, summary.name] = summary
+            if version := (result.get("metadata") or {}).get("resourceVersion"):
+                runtime.created_versions[summary.uid] = version
     if errors := [result for result in results if isinstance(result, BaseException)]:
         raise errors[0]
     runtime.refusals.pop(view.uid, None)

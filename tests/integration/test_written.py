@@ -6,6 +6,7 @@ was never given that wait on nothing, which the shell holds instead."""
 
 from __future__ import annotations
 
+import dataclasses
 import types
 
 import kopf
@@ -13,8 +14,10 @@ import pytest
 
 from tests.unit.test_decide import status_in
 from workload_operator import GROUP, PLURAL
-from workload_operator.handlers import Runtime, on_pod_event, on_workload_event, pods_by_workload, workloads_by_uid
-from workload_operator.lifecycle.decide import FINALIZER, Policy, WorkloadView
+from workload_operator.handlers import (
+    Runtime, create_pods, on_pod_event, on_workload_event, own_pods, pods_by_workload, workloads_by_uid,
+)
+from workload_operator.lifecycle.decide import FINALIZER, CreatePod, Policy, WorkloadView
 from workload_operator.lifecycle.gang import pod_name
 from workload_operator.lifecycle.states import State
 
@@ -236,3 +239,49 @@ async def test_a_settled_workloads_pod_still_brings_it_back():
     # Still held here, not kopf's, for an edit that changes nothing for it (a label).
     assert shell.runtime.leaves_out(WORKLOADS, listed(workload("completed", "6"), "MODIFIED")) is True
     assert shell.runtime.settled[UID].resource_version == "6"
+
+
+def pod_event(kind: str | None, version: str, uid: str = "uid-pod") -> dict:
+    return {"type": kind, "object": {**POD, "metadata": {**POD["metadata"], "uid": uid, "resourceVersion": version}}}
+
+
+@pytest.mark.parametrize(("first", "left_out"), [
+    (("ADDED", "7"), True),       # the echo of the operator's creation: created_pods holds the pod already
+    (("ADDED", "8"), False),      # changed since (bound to a node, say): kopf sees it
+    (("MODIFIED", "8"), False),   # the ADDED event came before the creation's answer was noted
+    (("DELETED", "8"), False),    # deleted at once (no node): kopf and the shell see it gone
+    ((None, "7"), False),         # listed again, after the watch expired
+])
+def test_the_echo_of_a_pods_creation_is_left_out_and_its_next_event_is_not(first, left_out):
+    runtime = Runtime(kube=Api())  # type: ignore[arg-type]
+    runtime.created_versions["uid-pod"] = "7"
+    assert runtime.leaves_out(PODS, pod_event(*first)) is left_out
+    assert runtime.created_versions == {}  # the first event of the pod ends the wait for the echo, whatever it is
+    assert runtime.leaves_out(PODS, pod_event("ADDED", "7")) is False  # so the same event again goes to kopf
+    assert runtime.leaves_out(PODS, pod_event("ADDED", "7", uid="uid-other")) is False  # not a pod it created
+
+
+async def test_a_pod_whose_creation_echo_was_left_out_is_still_the_workloads_own():
+    """Between its creation and its next event, kopf's index has not seen the pod: the shell's note of it stands
+    for it (own_pods), and the next event, which kopf sees, hands it over to the index."""
+
+    class Creating(Api):
+        async def create_pod(self, manifest: dict, owner_uid: str) -> dict:
+            self.calls.append(("create_pod", manifest["metadata"]["name"]))
+            return {**manifest, "metadata": {**manifest["metadata"], "uid": "uid-pod", "resourceVersion": "7"},
+                    "status": {"phase": "Pending"}}
+
+    shell = Shell(Creating())
+    view = WorkloadView.from_body(workload("preparing", "5"))
+    other = dataclasses.replace(view, name="other", uid="uid-other")
+    await create_pods(view, [CreatePod(attempt=1)], shell.runtime)
+    await create_pods(other, [CreatePod(attempt=1)], shell.runtime)
+    created = pod_event("ADDED", "7")
+    assert shell.runtime.leaves_out(PODS, created) is True
+    assert [p.name for p in own_pods(view, shell.runtime, shell.pods)] == [pod_name("train", 1)]
+    assert [p.name for p in own_pods(other, shell.runtime, shell.pods)] == [pod_name("other", 1)]
+    shell.runtime.forget("uid-other")  # its DELETED event: nothing of it is kept
+    assert own_pods(other, shell.runtime, shell.pods) == [] and list(shell.runtime.created_pods) == [UID]
+    await shell.pod_event({**POD, "metadata": {**POD["metadata"], "resourceVersion": "8"}})  # running, then done
+    assert shell.runtime.created_pods == {}
+    assert [(p.name, p.phase) for p in own_pods(view, shell.runtime, shell.pods)] == [(pod_name("train", 1), "Succeeded")]
