@@ -162,7 +162,8 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self.settled.pop(uid, None)
-        self.created_pods.pop(uid, None)
+        for pod in (self.created_pods.pop(uid, None) or {}).values():  # never shown by the watch
+            self.created_versions.pop(pod.uid, None)
         self.locks.pop(uid, None)
         self.unreadable.discard(uid)
         self.written.pop(uid, None)

@@ -268,7 +268,8 @@ async def test_a_pod_whose_creation_echo_was_left_out_is_still_the_workloads_own
     class Creating(Api):
         async def create_pod(self, manifest: dict, owner_uid: str) -> dict:
             self.calls.append(("create_pod", manifest["metadata"]["name"]))
-            return {**manifest, "metadata": {**manifest["metadata"], "uid": "uid-pod", "resourceVersion": "7"},
+            uid = "uid-pod" if owner_uid == UID else f"uid-pod-of-{owner_uid}"
+            return {**manifest, "metadata": {**manifest["metadata"], "uid": uid, "resourceVersion": "7"},
                     "status": {"phase": "Pending"}}
 
     shell = Shell(Creating())
@@ -280,8 +281,10 @@ async def test_a_pod_whose_creation_echo_was_left_out_is_still_the_workloads_own
     assert shell.runtime.leaves_out(PODS, created) is True
     assert [p.name for p in own_pods(view, shell.runtime, shell.pods)] == [pod_name("train", 1)]
     assert [p.name for p in own_pods(other, shell.runtime, shell.pods)] == [pod_name("other", 1)]
+    assert list(shell.runtime.created_versions) == ["uid-pod-of-uid-other"]  # its pod's echo still awaited
     shell.runtime.forget("uid-other")  # its DELETED event: nothing of it is kept
     assert own_pods(other, shell.runtime, shell.pods) == [] and list(shell.runtime.created_pods) == [UID]
-    await shell.pod_event({**POD, "metadata": {**POD["metadata"], "resourceVersion": "8"}})  # running, then done
+    assert shell.runtime.created_versions == {}
+    await shell.pod_event({**POD, "metadata": {**POD["metadata"], "resourceVersion": "8"}})  # its next event: kopf's
     assert shell.runtime.created_pods == {}
     assert [(p.name, p.phase) for p in own_pods(view, shell.runtime, shell.pods)] == [(pod_name("train", 1), "Succeeded")]
