@@ -131,6 +131,9 @@ class Runtime:
     # Pods the operator created that the pod index has not shown yet: by the uid of their Workload, then by
     # (namespace, name). A Workload's own are looked up at each of its reconciles, among thousands in a burst.
     created_pods: dict[str, dict[tuple[str, str], PodSummary]] = dataclasses.field(default_factory=dict)
+    # The Workload each of those was created for, by (namespace, name): a pod's event finds its note through it,
+    # whatever its owner references say by then.
+    created_for: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     # The resourceVersion each of those was created at, by the pod's uid, until the watch brings the pod: its
     # ADDED event at that version is the echo of the creation, which created_pods holds already.
     created_versions: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -162,7 +165,9 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self.settled.pop(uid, None)
-        for pod in (self.created_pods.pop(uid, None) or {}).values():  # never shown by the watch
+        for key, pod in (self.created_pods.pop(uid, None) or {}).items():  # never shown by the watch
+            if self.created_for.get(key) == uid:  # not a pod of the same name made since for another Workload
+                del self.created_for[key]
             self.created_versions.pop(pod.uid, None)
         self.locks.pop(uid, None)
         self.unreadable.discard(uid)
@@ -395,8 +400,10 @@ async def pods_by_workload(body: kopf.Body, namespace: str, **_: Any) -> dict[tu
 
 def own_pods(view: WorkloadView, runtime: Runtime, pods: kopf.Index) -> list[PodSummary]:
     """The workload's pods: indexed, or created by the operator and not indexed yet."""
-    created = (p for (namespace, _), p in runtime.created_pods.get(view.uid, {}).items() if namespace == view.namespace)
-    watched = (p for p in pods.get((view.namespace, view.uid), []) if p.uid not in runtime.retired_pods)
+    watched = [p for p in pods.get((view.namespace, view.uid), []) if p.uid not in runtime.retired_pods]
+    shown = {p.name for p in watched}
+    created = (p for (namespace, name), p in runtime.created_pods.get(view.uid, {}).items()
+               if namespace == view.namespace and name not in shown and p.uid not in runtime.retired_pods)
     return [*watched, *created]
 
 
@@ -425,11 +432,13 @@ async def on_pod_event(type: str, body: kopf.Body, uid: str, name: str, namespac
                        workloads_by_uid: kopf.Index, pods_by_workload: kopf.Index, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.workloads, runtime.pods = workloads_by_uid, pods_by_workload
-    owner_uid = controller_uid(body)
-    if (created := runtime.created_pods.get(owner_uid)) is not None:
+    runtime.created_versions.pop(uid, None)  # kopf's stream may not ask the operator (kopf_transform)
+    if (created_for := runtime.created_for.pop((namespace, name), None)) is not None:
+        created = runtime.created_pods.get(created_for, {})
         created.pop((namespace, name), None)  # the pod index has caught up with this pod
         if not created:
-            del runtime.created_pods[owner_uid]
+            runtime.created_pods.pop(created_for, None)
+    owner_uid = controller_uid(body)
     if uid in runtime.retired_pods:  # retired by the operator: nothing changes for its Workload
         if type == "DELETED":  # out of the watch, and of the index
             runtime.retired_pods.discard(uid)
@@ -642,6 +651,7 @@ async def create_pods(view: WorkloadView, pods: list[CreatePod], runtime: Runtim
         if not isinstance(result, BaseException):
             summary = summarize_pod(result)
             runtime.created_pods.setdefault(view.uid, {})[view.namespace, summary.name] = summary
+            runtime.created_for[view.namespace, summary.name] = view.uid
             if version := (result.get("metadata") or {}).get("resourceVersion"):
                 runtime.created_versions[summary.uid] = version
     if errors := [result for result in results if isinstance(result, BaseException)]:

@@ -19,6 +19,7 @@ from workload_operator.handlers import (
 )
 from workload_operator.lifecycle.decide import FINALIZER, CreatePod, Policy, WorkloadView
 from workload_operator.lifecycle.gang import pod_name
+from workload_operator.lifecycle.pods import summarize_pod
 from workload_operator.lifecycle.states import State
 
 UID = "uid-train"
@@ -288,3 +289,33 @@ async def test_a_pod_whose_creation_echo_was_left_out_is_still_the_workloads_own
     await shell.pod_event({**POD, "metadata": {**POD["metadata"], "resourceVersion": "8"}})  # its next event: kopf's
     assert shell.runtime.created_pods == {}
     assert [(p.name, p.phase) for p in own_pods(view, shell.runtime, shell.pods)] == [(pod_name("train", 1), "Succeeded")]
+
+
+async def test_a_created_pods_note_goes_with_its_first_event_whatever_its_owner_references_say():
+    """Orphaned (its Workload deleted with --cascade=orphan) before any event of it reached kopf: its event still
+    ends the note, or the Workload's cancel would wait for a pod that is gone."""
+    shell = Shell(Api())
+    view = WorkloadView.from_body(workload("preparing", "5"))
+    note = dataclasses.replace(summarize_pod(POD), phase="Pending")
+    shell.runtime.created_pods[UID] = {("ml", note.name): note}
+    shell.runtime.created_for["ml", note.name] = UID
+    shell.runtime.created_versions["uid-pod"] = "7"
+    orphaned = {**POD, "metadata": {key: value for key, value in POD["metadata"].items() if key != "ownerReferences"}}
+    await shell.pod_event(orphaned)
+    assert shell.runtime.created_pods == {} and shell.runtime.created_for == {}
+    assert shell.runtime.created_versions == {}  # even where kopf's stream did not ask (kopf_transform not applied)
+    assert own_pods(view, shell.runtime, shell.pods) == []
+
+
+def test_a_created_pods_note_never_stands_beside_the_pod_it_notes():
+    """Noted after the index had it (its gang's other creations were slow): the index's pod stands, alone, and
+    once the operator retires it, the note does not bring it back as Pending."""
+    runtime = Runtime(kube=Api())  # type: ignore[arg-type]
+    view = WorkloadView.from_body(workload("completed", "5"))
+    watched = summarize_pod(POD)
+    note = dataclasses.replace(watched, phase="Pending")
+    runtime.created_pods[UID] = {("ml", note.name): note}
+    index = {("ml", UID): [watched]}
+    assert own_pods(view, runtime, index) == [watched]
+    runtime.retired_pods.add(watched.uid)
+    assert own_pods(view, runtime, index) == []
