@@ -929,6 +929,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the job-controller mode runs Kubernetes' Job controller on the control plane that --real starts")
     if args.real and args.kubeconfig:
         parser.error("--real starts a control plane of its own: leave out --kubeconfig")
+    if args.baseline_env and args.baseline is None:
+        parser.error("--baseline-env sets the environment of the baseline's operator: it needs --baseline")
     if not 2 <= args.replicas <= 256:
         parser.error(f"--replicas {args.replicas}: a gang has 2 to 256 pods")
     if args.profile is not None:

@@ -141,6 +141,9 @@ def test_a_baselines_environment_variable_is_name_equals_value(capsys):
     with pytest.raises(SystemExit):
         main(["--baseline-env", "PYTHONMALLOC"])
     assert "not NAME=VALUE: 'PYTHONMALLOC'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--baseline-env", "PYTHONMALLOC=pymalloc"])  # and there must be a baseline for it
+    assert "it needs --baseline" in capsys.readouterr().err
 
 
 def test_the_profile_summary_counts_a_recursive_function_once_per_sample(tmp_path):
